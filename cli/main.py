@@ -1,0 +1,16 @@
+"""The `mimecast-source` command: one entry point whose subcommands grow with the product."""
+
+from __future__ import annotations
+
+import click
+
+from cli.simulator import simulator
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mimecast-source")
+def main() -> None:
+    """A self-hosted Mimecast Source: collect Mimecast logs and forward them to your log platform."""
+
+
+main.add_command(simulator)
