@@ -1,0 +1,247 @@
+"""Frozen values that cross module lines: credentials, records, requests, cursors, pages.
+
+Pure: no I/O here. `JsonObject` appears only where a raw Mimecast payload travels as it came.
+Cursors are the checkpoints: `cursor_to_json` / `cursor_from_json` give their stored form.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+JsonObject = dict[str, Any]
+
+
+def digest(text: str) -> str:
+    """A short stable fingerprint (64 bits, hex) for remembering ids and tokens in a cursor."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A Mimecast API 2.0 application's client id and secret; the secret never shows in a repr."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+
+    @property
+    def key(self) -> str:
+        """Names this credential pair in caches and locks without revealing the secret."""
+        material = f"{self.client_id}\n{self.client_secret}".encode()
+        return hashlib.sha256(material).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    """A bearer token and the moment (epoch seconds) Mimecast stops accepting it."""
+
+    value: str = field(repr=False)
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class Record:
+    """One Mimecast record as received, with a stable id for downstream de-duplication."""
+
+    id: str
+    collection: str
+    kind: str
+    raw: JsonObject = field(repr=False)
+
+    def to_json(self) -> JsonObject:
+        return {"id": self.id, "collection": self.collection, "kind": self.kind, "raw": self.raw}
+
+    @classmethod
+    def from_json(cls, data: JsonObject) -> Record:
+        return cls(id=data["id"], collection=data["collection"], kind=data["kind"], raw=data["raw"])
+
+
+@dataclass(frozen=True)
+class Request:
+    """One call to the Mimecast API, relative to the gateway's base URL."""
+
+    method: str
+    path: str
+    params: tuple[tuple[str, str], ...] = ()
+    body: JsonObject | None = None
+
+
+@dataclass(frozen=True)
+class KnownIds:
+    """Digests of ids already handed out, kept in two generations so the set stays bounded.
+
+    A record whose id is in either generation is not handed out again. `shift` drops the older
+    generation; what a stream remembers, and when it shifts, is its spec's de-duplication rule.
+    """
+
+    previous: frozenset[str] = frozenset()
+    current: frozenset[str] = frozenset()
+
+    def __contains__(self, item: object) -> bool:
+        return item in self.current or item in self.previous
+
+    def __len__(self) -> int:
+        return len(self.previous) + len(self.current)
+
+    def add(self, digests: frozenset[str], cap: int) -> KnownIds:
+        """Remember more ids; past `cap` the generations shift early (a repeat, never a loss)."""
+        merged = self.current | digests
+        if len(merged) > cap:
+            return KnownIds(previous=merged, current=frozenset())
+        return KnownIds(previous=self.previous, current=merged)
+
+    def shift(self) -> KnownIds:
+        return KnownIds(previous=self.current, current=frozenset())
+
+
+@dataclass(frozen=True)
+class WindowCursor:
+    """Where a windowed stream stands (DLP, audit, hold list, SIEM streaming).
+
+    `[start, end)` is the window being paged; `end` is None while no window is open. The page
+    token belongs to the window and is cleared when the window moves.
+    """
+
+    start: datetime
+    end: datetime | None = None
+    page_token: str | None = None
+    tokens_seen: tuple[str, ...] = ()
+    known: KnownIds = KnownIds()
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class BatchCursor:
+    """Where the SIEM batch stream stands: `@nextPage` kept for ever, plus the file and line.
+
+    `token` is the `@nextPage` that produced the listing being read (None before the first
+    listing, which is asked for by `start_date`). `files` are the listing's file keys (URLs
+    without their signed query), read in order; `line` counts the lines of `files[file_index]`
+    already handed out. Once the listing is read, `next_token` becomes `token`.
+    """
+
+    token: str | None = None
+    start_date: date | None = None
+    next_token: str | None = None
+    files: tuple[str, ...] = ()
+    file_index: int = 0
+    line: int = 0
+    caught_up: bool = False
+    tokens_seen: tuple[str, ...] = ()
+
+    @property
+    def reading(self) -> str | None:
+        """The key of the file being read, if any."""
+        return self.files[self.file_index] if self.file_index < len(self.files) else None
+
+
+Cursor = WindowCursor | BatchCursor
+
+
+@dataclass(frozen=True)
+class BatchFile:
+    """One entry of a SIEM batch listing."""
+
+    key: str
+    url: str = field(repr=False)
+    size: int | None = None
+    expiry: str | None = None
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A line or record that could not be read; kept with where it was and why."""
+
+    source: str
+    position: int
+    reason: str
+    text: str = field(repr=False, default="")
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Data Mimecast can no longer serve: a batch file that stayed gone, or a time range past reach."""
+
+    what: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Page:
+    """One unit of work: the records read between two cursors. Commit `end` once they are delivered."""
+
+    stream: str
+    records: tuple[Record, ...]
+    start: Cursor
+    end: Cursor
+    finished: bool
+    quarantined: tuple[Quarantined, ...] = ()
+    gaps: tuple[Gap, ...] = ()
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value is not None else None
+
+
+def cursor_to_json(cursor: Cursor) -> JsonObject:
+    """The stored form of a cursor: plain JSON, stable across releases."""
+    if isinstance(cursor, WindowCursor):
+        return {
+            "kind": "window",
+            "start": cursor.start.isoformat(),
+            "end": _time(cursor.end),
+            "pageToken": cursor.page_token,
+            "tokensSeen": list(cursor.tokens_seen),
+            "knownPrevious": sorted(cursor.known.previous),
+            "knownCurrent": sorted(cursor.known.current),
+            "until": _time(cursor.until),
+        }
+    return {
+        "kind": "batch",
+        "token": cursor.token,
+        "startDate": cursor.start_date.isoformat() if cursor.start_date else None,
+        "nextToken": cursor.next_token,
+        "files": list(cursor.files),
+        "fileIndex": cursor.file_index,
+        "line": cursor.line,
+        "caughtUp": cursor.caught_up,
+        "tokensSeen": list(cursor.tokens_seen),
+    }
+
+
+def cursor_from_json(data: JsonObject) -> Cursor:
+    """The inverse of `cursor_to_json`; raises KeyError or ValueError on a malformed form."""
+    if data["kind"] == "window":
+        start = _parse_time(data["start"])
+        if start is None:
+            raise ValueError("a window cursor needs a start")
+        return WindowCursor(
+            start=start,
+            end=_parse_time(data.get("end")),
+            page_token=data.get("pageToken"),
+            tokens_seen=tuple(data.get("tokensSeen", ())),
+            known=KnownIds(
+                previous=frozenset(data.get("knownPrevious", ())),
+                current=frozenset(data.get("knownCurrent", ())),
+            ),
+            until=_parse_time(data.get("until")),
+        )
+    if data["kind"] == "batch":
+        start_date = data.get("startDate")
+        return BatchCursor(
+            token=data.get("token"),
+            start_date=date.fromisoformat(start_date) if start_date else None,
+            next_token=data.get("nextToken"),
+            files=tuple(data.get("files", ())),
+            file_index=int(data.get("fileIndex", 0)),
+            line=int(data.get("line", 0)),
+            caught_up=bool(data.get("caughtUp", False)),
+            tokens_seen=tuple(data.get("tokensSeen", ())),
+        )
+    raise ValueError(f"unknown cursor kind {data['kind']!r}")

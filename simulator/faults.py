@@ -1,0 +1,82 @@
+"""Scripted misbehaviour: faults for the next N calls of a route, and corrupted batch files."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from threading import Lock
+from typing import Any, Literal
+
+ROUTES = ("token", "batch", "files", "streaming", "dlp", "audit", "hold")
+FaultKind = Literal["status", "rate_limit", "slow", "drop", "fail_200"]
+
+
+@dataclass
+class Fault:
+    """One scripted answer. `count` calls of `route` get it, then normal service resumes."""
+
+    route: str
+    kind: FaultKind = "status"
+    count: int = 1
+    status: int = 503
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_ms: int = 0
+    reset_ms: int = 60_000
+
+
+@dataclass
+class Corruption:
+    """A batch file served broken: `truncate` cuts the gzip stream, `bad_line` inserts invalid JSON."""
+
+    mode: Literal["truncate", "bad_line"]
+    line: int = 0
+    times: int | None = None  # None: every download
+
+
+class FaultBook:
+    """The scripted faults and corruptions, consumed by the routes."""
+
+    def __init__(self) -> None:
+        self._faults: dict[str, deque[Fault]] = {route: deque() for route in ROUTES}
+        self._corruptions: dict[str, Corruption] = {}
+        self._lock = Lock()
+
+    def add(self, fault: Fault) -> None:
+        if fault.route not in self._faults:
+            raise ValueError(f"unknown route {fault.route!r}; routes: {', '.join(ROUTES)}")
+        if fault.count < 1:
+            raise ValueError("count must be at least 1")
+        with self._lock:
+            self._faults[fault.route].append(fault)
+
+    def take(self, route: str) -> Fault | None:
+        with self._lock:
+            queue = self._faults[route]
+            if not queue:
+                return None
+            fault = queue[0]
+            fault.count -= 1
+            if fault.count == 0:
+                queue.popleft()
+            return fault
+
+    def pending(self) -> dict[str, int]:
+        with self._lock:
+            return {route: sum(f.count for f in queue) for route, queue in self._faults.items() if queue}
+
+    def corrupt(self, name: str, corruption: Corruption) -> None:
+        with self._lock:
+            self._corruptions[name] = corruption
+
+    def corruption_for(self, name: str) -> Corruption | None:
+        """The corruption to apply to this download of file `name`, counting it down."""
+        with self._lock:
+            corruption = self._corruptions.get(name)
+            if corruption is None:
+                return None
+            if corruption.times is not None:
+                corruption.times -= 1
+                if corruption.times <= 0:
+                    del self._corruptions[name]
+            return corruption

@@ -1,0 +1,47 @@
+"""Rate limits per client and endpoint over fixed windows of simulated time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from threading import Lock
+
+
+@dataclass(frozen=True)
+class Quota:
+    limit: int
+    remaining: int
+    reset_ms: int
+
+    @property
+    def exceeded(self) -> bool:
+        return self.remaining < 0
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(max(self.remaining, 0)),
+            "X-RateLimit-Reset": str(self.reset_ms),
+        }
+
+
+class Quotas:
+    """Counts calls per (client, endpoint, window); a refused call does not use the quota."""
+
+    def __init__(self, limits: dict[str, tuple[int, int]]) -> None:
+        self.limits = dict(limits)
+        self._used: dict[tuple[str, str, int], int] = {}
+        self._lock = Lock()
+
+    def spend(self, client_id: str, endpoint: str, now_ms: int) -> Quota:
+        limit, window_s = self.limits[endpoint]
+        window_ms = window_s * 1000
+        window = now_ms // window_ms
+        reset_ms = (window + 1) * window_ms - now_ms
+        with self._lock:
+            used = self._used.get((client_id, endpoint, window), 0)
+            if used >= limit:
+                return Quota(limit, -1, reset_ms)
+            self._used[(client_id, endpoint, window)] = used + 1
+            if len(self._used) > 10_000:
+                self._used = {key: value for key, value in self._used.items() if key[2] >= window - 1}
+        return Quota(limit, limit - used - 1, reset_ms)

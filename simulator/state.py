@@ -1,0 +1,117 @@
+"""The simulator's mutable state: clock, credentials, issued tokens, faults, quotas and call counts.
+
+The data itself is not state: it is a pure function of the seed (see dataset.py). `reset()` brings
+everything else back to how it was at start, so one simulator process can serve many tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from threading import Lock
+
+from simulator.batches import BatchStore
+from simulator.clock import SimClock
+from simulator.dataset import Dataset
+from simulator.faults import FaultBook
+from simulator.quotas import Quotas
+from simulator.settings import COLLECTIONS, SimulatorSettings
+
+# Which quota each Mimecast route draws on.
+QUOTA_OF_ROUTE = {"batch": "batch", "streaming": "streaming", "dlp": "api", "audit": "api", "hold": "api"}
+# Which collection (application permission) each route needs.
+COLLECTION_OF_ROUTE = {
+    "batch": "siem",
+    "streaming": "siem",
+    "dlp": "dlp",
+    "audit": "auditEvent",
+    "hold": "holdMessageList",
+}
+
+
+@dataclass
+class Client:
+    client_id: str
+    client_secret: str
+    collections: set[str] = field(default_factory=lambda: set(COLLECTIONS))
+    revoked: bool = False
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    client_id: str
+    expires_ms: int
+
+
+class Simulation:
+    """Everything one simulator process knows."""
+
+    def __init__(self, settings: SimulatorSettings) -> None:
+        self.initial = settings
+        start_clock = SimClock(settings.start)
+        self.started_ms = int(start_clock.started_at * 1000)
+        origin_ms = self.started_ms - int(settings.backlog_hours * 3_600_000)
+        self.dataset = Dataset(settings, origin_ms)
+        signing_key = hashlib.sha256(f"{settings.seed}:{settings.control_token}".encode()).digest()
+        self.batches = BatchStore(settings, self.dataset, signing_key)
+        self._lock = Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        settings = self.initial
+        self.options = settings.model_copy()
+        self.clock = SimClock(datetime.fromtimestamp(self.started_ms / 1000, UTC))
+        self.clients = {settings.client_id: Client(settings.client_id, settings.client_secret)}
+        self.tokens: dict[str, IssuedToken] = {}
+        self.faults = FaultBook()
+        self.quotas = self._quotas()
+        self.calls: Counter[str] = Counter()
+
+    def _quotas(self) -> Quotas:
+        return Quotas(
+            {
+                "batch": self.options.quota_batch,
+                "streaming": self.options.quota_streaming,
+                "api": self.options.quota_api,
+            }
+        )
+
+    def configure(self, changes: dict[str, object]) -> None:
+        """Change runtime options (validated as settings are); quotas start afresh."""
+        allowed = {
+            "token_error_status", "empty_last_page", "duplicate_url_rate", "overlap_rate", "latency_ms",
+            "quota_batch", "quota_streaming", "quota_api", "batch_url_ttl_seconds",
+        }  # fmt: skip
+        unknown = set(changes) - allowed
+        if unknown:
+            raise ValueError(
+                f"not a runtime option: {', '.join(sorted(unknown))}; options: {', '.join(sorted(allowed))}"
+            )
+        self.options = type(self.options).model_validate({**self.options.model_dump(), **changes})
+        self.quotas = self._quotas()
+
+    def issue_token(self, client_id: str) -> tuple[str, int]:
+        token = secrets.token_urlsafe(32)
+        ttl = self.options.token_ttl_seconds
+        with self._lock:
+            now = self.clock.now_ms()
+            if len(self.tokens) > 10_000:
+                self.tokens = {key: value for key, value in self.tokens.items() if value.expires_ms > now}
+            self.tokens[token] = IssuedToken(client_id, now + ttl * 1000)
+        return token, ttl
+
+    def expire_tokens(self) -> int:
+        with self._lock:
+            now = self.clock.now_ms()
+            self.tokens = {
+                key: IssuedToken(value.client_id, min(value.expires_ms, now))
+                for key, value in self.tokens.items()
+            }
+            return len(self.tokens)
+
+    def count(self, route: str) -> None:
+        with self._lock:
+            self.calls[route] += 1
