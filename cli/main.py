@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from cli.run import run
 from cli.simulator import simulator
 
 
@@ -14,3 +15,4 @@ def main() -> None:
 
 
 main.add_command(simulator)
+main.add_command(run)

@@ -30,7 +30,7 @@ HOLD_ROUTES: tuple[str, ...] = ("INBOUND", "OUTBOUND", "INTERNAL")
 _FIRST = ("Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy", "Oscar")
 _LAST = ("Smith", "Jones", "Garcia", "Chen", "Okafor", "Novak", "Larsen", "Patel")
 _EXT_LOCALS = ("billing", "news", "sales", "support", "ana.ruiz", "kim.lee", "noreply", "tom.berg")
-_EXT_DOMAINS = ("example.com", "example.net", "example.org", "mail.example.com", "partners.example.net")
+_EXT_DOMAINS = ("example.com", "example.net", "example.org", "shop.example.com", "partners.example.net")
 _SUBJECTS = ("Quarterly report", "Invoice 4471", "RE: Meeting notes", "FW: Project timeline",
     "Weekly newsletter", "Lunch on Friday?", "Your order has shipped", "Password expiry notice",
     "Contract draft v3", "Action required: verify your account", "Customer list Q2", "Holiday schedule")
