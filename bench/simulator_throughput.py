@@ -83,9 +83,8 @@ def main() -> None:
                 "hold list /api": lambda: _api_pass(client, "/api/gateway/get-hold-message-list", {}),
             }
             print("simulator: records per second served (one client, loopback)")
-            print(
-                f"{'route':<18}{'records':>10}{'calls':>8}{'cold rec/s':>14}{'warm rec/s':>14}{'warm/cold':>11}"
-            )
+            header = ("route", "records", "calls", "cold rec/s", "warm rec/s", "warm/cold")
+            print("{:<18}{:>10}{:>8}{:>14}{:>14}{:>11}".format(*header))
             for name, run in runs.items():
                 figures = []
                 for _ in range(2):
