@@ -81,6 +81,10 @@ class FileGone(ThirdPartyGenericError):
     """A SIEM batch file URL answered 403 or 404: it expired or the object is missing."""
 
 
+class CorruptFile(ThirdPartyGenericError):
+    """A SIEM batch file that arrived whole but cannot be inflated; its remainder is quarantined."""
+
+
 class RepeatedPageToken(ThirdPartyGenericError):
     """Mimecast handed back a page token we already followed in this window; following it would loop."""
 

@@ -1,0 +1,252 @@
+"""Paging, as pure functions: the request for a cursor, and (spec, cursor, response) -> step.
+
+Pure: no I/O here. The rules that peer collectors got wrong are decided here, once:
+- a window is paged to its end (audit comes newest first) before it moves; the page token
+  belongs to the window and is cleared when it moves (see `windows.py`);
+- a window ends when `next` is missing or empty OR the page holds no records;
+- a page token that comes back a second time in one window raises `RepeatedPageToken`;
+- records Mimecast repeats (streaming page overlap, window edges, a hold list still listing the
+  same message) are dropped by id, within the bounded memory of `KnownIds`;
+- SIEM batch: `@nextPage` is the cursor for ever, never rebuilt from time; repeated URLs in a
+  listing are read once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from core.errors import RepeatedPageToken
+from core.mimecast import windows
+from core.mimecast.records import record_time, to_record
+from core.mimecast.streams import Dedupe, PagingKind, StreamSpec
+from core.models import (
+    BatchCursor,
+    BatchFile,
+    JsonObject,
+    KnownIds,
+    Quarantined,
+    Record,
+    Request,
+    WindowCursor,
+    digest,
+)
+
+TOKENS_REMEMBERED = 32
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one page gave: records to hand out, the cursor after them, and whether the window is done."""
+
+    records: tuple[Record, ...]
+    cursor: WindowCursor
+    finished: bool
+    quarantined: tuple[Quarantined, ...] = ()
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What one SIEM batch listing gave: the files to read, in order, and the cursor that reads them."""
+
+    files: tuple[BatchFile, ...]
+    cursor: BatchCursor
+
+
+def window_request(spec: StreamSpec, cursor: WindowCursor) -> Request:
+    """The request for the next page of an open window."""
+    if cursor.end is None:
+        raise ValueError("open the window first (windows.open_window)")
+    start_field, end_field = spec.window_fields
+    start = windows.format_time(spec.time_format, cursor.start)
+    end = windows.format_time(spec.time_format, cursor.end)
+    if spec.paging is PagingKind.STREAMING:
+        params = [(start_field, start), (end_field, end), ("pageSize", str(spec.page_size))]
+        if cursor.page_token:
+            params.append(("nextPage", cursor.page_token))
+        return Request(spec.method, spec.path, params=tuple(params))
+    pagination: dict[str, Any] = {"pageSize": spec.page_size}
+    if cursor.page_token:
+        pagination["pageToken"] = cursor.page_token
+    # The filter is sent again with every page token: both forms are accepted (spec 3.1), and
+    # this one keeps the request meaningful if a token ever stops carrying the filter.
+    data = {start_field: start, end_field: end, **dict(spec.filters)}
+    return Request(spec.method, spec.path, body={"meta": {"pagination": pagination}, "data": [data]})
+
+
+def listing_request(spec: StreamSpec, cursor: BatchCursor) -> Request:
+    """The request for a SIEM batch listing: by `@nextPage` once there is one, by day before."""
+    params = [("pageSize", str(spec.page_size))]
+    if spec.types:
+        params.append(("type", ",".join(spec.types)))
+    if cursor.token:
+        params.append(("nextPage", cursor.token))
+    elif cursor.start_date is not None:
+        params.append((spec.window_fields[0], cursor.start_date.isoformat()))
+    return Request(spec.method, spec.path, params=tuple(params))
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _envelope_records(spec: StreamSpec, body: JsonObject) -> tuple[list[Any], str | None]:
+    data = body.get("data")
+    items = data if isinstance(data, list) else []
+    if spec.nested_records and items and isinstance(items[0], dict) and spec.nested_records in items[0]:
+        # DLP nests its records one level deeper; a flat list is read as records too.
+        nested = items[0].get(spec.nested_records)
+        items = nested if isinstance(nested, list) else []
+    meta = body.get("meta")
+    pagination = meta.get("pagination") if isinstance(meta, dict) else None
+    next_token = _text(pagination.get("next")) if isinstance(pagination, dict) else None
+    return items, next_token
+
+
+def _streaming_records(body: JsonObject) -> tuple[list[Any], str | None, bool]:
+    value = body.get("value")
+    return (
+        (value if isinstance(value, list) else []),
+        _text(body.get("@nextPage")),
+        body.get("isCaughtUp") is True,
+    )
+
+
+def _remembered(spec: StreamSpec, cursor: WindowCursor, raw: JsonObject) -> bool:
+    if spec.dedupe is Dedupe.LISTED:
+        return True
+    if spec.dedupe is Dedupe.WINDOW_EDGE and cursor.end is not None:
+        time = record_time(spec, raw)
+        return time is not None and time >= cursor.end - spec.overlap
+    return False
+
+
+def _accept(
+    spec: StreamSpec, cursor: WindowCursor, items: list[Any]
+) -> tuple[tuple[Record, ...], tuple[Quarantined, ...], frozenset[str], frozenset[str]]:
+    """Records not seen before, what could not be read, and the ids to remember."""
+    records: list[Record] = []
+    quarantined: list[Quarantined] = []
+    remember: set[str] = set()
+    page_ids: set[str] = set()
+    where = f"{spec.name} window {cursor.start.isoformat()} page {digest(cursor.page_token or '')}"
+    for position, raw in enumerate(items):
+        if not isinstance(raw, dict):
+            quarantined.append(Quarantined(where, position, "record is not a JSON object", repr(raw)[:200]))
+            continue
+        record = to_record(spec, raw)
+        key = digest(record.id)
+        if _remembered(spec, cursor, raw):
+            remember.add(key)
+        if key not in cursor.known and key not in page_ids:
+            records.append(record)
+        page_ids.add(key)
+    return tuple(records), tuple(quarantined), frozenset(remember), frozenset(page_ids)
+
+
+def _guard(cursor_token: str | None, seen: tuple[str, ...], next_token: str) -> tuple[str, ...]:
+    """Raise if `next_token` was already followed; return the tokens seen including the current one."""
+    used = seen + ((digest(cursor_token),) if cursor_token else ())
+    if digest(next_token) in used:
+        raise RepeatedPageToken("Mimecast returned a page token it had already given in this window")
+    return used[-TOKENS_REMEMBERED:]
+
+
+def step(spec: StreamSpec, cursor: WindowCursor, body: JsonObject) -> Step:
+    """Apply one page of a windowed stream (envelope or streaming) to its cursor."""
+    if spec.paging is PagingKind.STREAMING:
+        items, next_token, caught_up = _streaming_records(body)
+    else:
+        (items, next_token), caught_up = _envelope_records(spec, body), False
+    records, quarantined, remember, page_ids = _accept(spec, cursor, items)
+    known = cursor.known.add(remember, spec.known_cap) if remember else cursor.known
+    if spec.dedupe is Dedupe.PAGE_OVERLAP and page_ids:
+        known = KnownIds(previous=page_ids)
+    finished = caught_up or not items or next_token is None
+    if finished:
+        return Step(records, windows.close_window(spec, replace(cursor, known=known)), True, quarantined)
+    assert next_token is not None
+    seen = _guard(cursor.page_token, cursor.tokens_seen, next_token)
+    return Step(
+        records, replace(cursor, page_token=next_token, tokens_seen=seen, known=known), False, quarantined
+    )
+
+
+def file_key(url: str) -> str:
+    """A batch file's identity: its URL without the signed query, which changes on every listing."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def listing_files(body: JsonObject) -> tuple[BatchFile, ...]:
+    """The files of a SIEM batch listing, each URL (and each file) once, in listing order."""
+    value = body.get("value")
+    files: dict[str, BatchFile] = {}
+    for entry in value if isinstance(value, list) else []:
+        url = _text(entry.get("url")) if isinstance(entry, dict) else None
+        if url is None or file_key(url) in files:
+            continue
+        size = entry.get("size")
+        files[file_key(url)] = BatchFile(
+            key=file_key(url),
+            url=url,
+            size=size if isinstance(size, int) else None,
+            expiry=_text(entry.get("expiry")),
+        )
+    return tuple(files.values())
+
+
+def listed(spec: StreamSpec, cursor: BatchCursor, body: JsonObject) -> Listing:
+    """Apply a SIEM batch listing: the files to read (each URL once) and the cursor to read them."""
+    files = listing_files(body)
+    next_token = _text(body.get("@nextPage"))
+    caught_up = body.get("isCaughtUp") is True
+    if not files:
+        # Nothing to read right now; keep the newest `@nextPage` and poll again later.
+        token = next_token or cursor.token
+        moved = replace(cursor, token=token, start_date=None if token else cursor.start_date, next_token=None)
+        return Listing((), replace(moved, files=(), file_index=0, line=0, caught_up=True, tokens_seen=()))
+    seen = cursor.tokens_seen
+    if next_token is not None:
+        if next_token == cursor.token:
+            raise RepeatedPageToken("Mimecast listed new files but returned the same @nextPage")
+        if not caught_up:
+            seen = _guard(cursor.token, cursor.tokens_seen, next_token)
+    reading = replace(
+        cursor,
+        next_token=next_token,
+        files=tuple(file.key for file in files),
+        file_index=0,
+        line=0,
+        caught_up=caught_up,
+        tokens_seen=seen,
+    )
+    return Listing(files, reading)
+
+
+def file_read(cursor: BatchCursor, line: int, eof: bool) -> BatchCursor:
+    """After handing out a file's lines up to `line`; at the end of the file, move to the next."""
+    return file_done(cursor) if eof else replace(cursor, line=line)
+
+
+def file_done(cursor: BatchCursor) -> BatchCursor:
+    """Move past the current file (read to its end, or reported as a gap)."""
+    if cursor.file_index + 1 < len(cursor.files):
+        return replace(cursor, file_index=cursor.file_index + 1, line=0)
+    token = cursor.next_token or cursor.token
+    return replace(
+        cursor,
+        token=token,
+        start_date=None if token else cursor.start_date,
+        next_token=None,
+        files=(),
+        file_index=0,
+        line=0,
+        tokens_seen=() if cursor.caught_up else cursor.tokens_seen,
+    )
+
+
+def batch_finished(cursor: BatchCursor) -> bool:
+    """No listing left to read and Mimecast said it was caught up: wait for the next poll."""
+    return not cursor.files and cursor.caught_up

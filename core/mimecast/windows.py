@@ -1,0 +1,108 @@
+"""Time windows: where a stream starts, when its next window opens, how a window closes.
+
+Pure: no I/O here. A window `[start, end)` ends a safety lag before the present, so records
+that Mimecast publishes late are still inside a later window. It moves only after its last page,
+and moving clears the page token. The next window starts `overlap` before the previous end, so
+neither reading of the boundary (inclusive or exclusive) loses a record; the ids seen at the edge
+are remembered and not handed out twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from core.mimecast.streams import Dedupe, PagingKind, StreamSpec, TimeFormat
+from core.models import BatchCursor, Cursor, Gap, WindowCursor
+
+
+def format_time(time_format: TimeFormat, value: datetime) -> str:
+    """A window bound as the endpoint wants it written."""
+    if value.tzinfo is None:
+        raise ValueError("window bounds must be timezone-aware")
+    utc = value.astimezone(UTC)
+    if time_format is TimeFormat.DATE:
+        return utc.strftime("%Y-%m-%d")
+    if time_format is TimeFormat.ISO_MS_Z:
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return utc.strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+def _second(value: datetime) -> datetime:
+    return value.replace(microsecond=0)
+
+
+def _reach(spec: StreamSpec, now: datetime) -> datetime | None:
+    return _second(now - spec.max_lookback) if spec.max_lookback is not None else None
+
+
+def reach_gap(spec: StreamSpec, since: datetime, now: datetime) -> Gap | None:
+    """The part of `[since, now)` that Mimecast no longer serves, if any."""
+    reach = _reach(spec, now)
+    if reach is None or since >= reach:
+        return None
+    fmt = TimeFormat.ISO_MS_Z
+    return Gap(
+        what=f"{spec.name} {format_time(fmt, since)} .. {format_time(fmt, reach)}",
+        reason=f"older than the {spec.max_lookback} Mimecast serves for {spec.name}",
+    )
+
+
+def initial_cursor(
+    spec: StreamSpec, now: datetime, since: datetime | None = None, until: datetime | None = None
+) -> Cursor:
+    """Where a new stream starts: `since` (default: the spec's lookback), kept inside Mimecast's reach."""
+    start = _second(since if since is not None else now - spec.lookback)
+    reach = _reach(spec, now)
+    if reach is not None and start < reach:
+        start = reach
+    if spec.paging is PagingKind.BATCH:
+        # The first listing asks by day; a day that began before the reach could be refused.
+        first_day = start.date()
+        if reach is not None and reach.time() != reach.min.time() and first_day <= reach.date():
+            first_day = reach.date() + timedelta(days=1)
+        return BatchCursor(start_date=first_day)
+    return WindowCursor(start=start, until=_second(until) if until is not None else None)
+
+
+def open_window(
+    spec: StreamSpec, cursor: WindowCursor, now: datetime
+) -> tuple[WindowCursor, Gap | None] | None:
+    """Open the next window, or None while it would be shorter than the spec's minimum.
+
+    A start that has fallen out of Mimecast's reach (a long outage) moves to the edge of the
+    reach, and the skipped range is reported as a gap.
+    """
+    if cursor.end is not None:
+        return cursor, None
+    start, gap = _second(cursor.start), reach_gap(spec, cursor.start, now)
+    if gap is not None:
+        reach = _reach(spec, now)
+        assert reach is not None
+        start = reach
+    end = _second(min(now - spec.lag, start + spec.max_window))
+    until = _second(cursor.until) if cursor.until is not None else None
+    final = until is not None and end >= until
+    if until is not None and final:
+        end = until
+    if end <= start or (end - start < spec.min_window and not final):
+        return None
+    return replace(cursor, start=start, end=end, page_token=None, tokens_seen=()), gap
+
+
+def is_due(spec: StreamSpec, cursor: Cursor, now: datetime) -> bool:
+    """Whether a fetch would find something to ask for now."""
+    if isinstance(cursor, BatchCursor):
+        return True
+    return cursor.end is not None or open_window(spec, cursor, now) is not None
+
+
+def close_window(spec: StreamSpec, cursor: WindowCursor) -> WindowCursor:
+    """After the window's last page: move on, clear the page token, age the remembered ids."""
+    end = cursor.end if cursor.end is not None else cursor.start
+    if cursor.until is not None and end >= cursor.until:
+        start = cursor.until
+    else:
+        start = max(cursor.start, end - spec.overlap)
+    known = cursor.known.shift() if spec.dedupe in (Dedupe.WINDOW_EDGE, Dedupe.LISTED) else cursor.known
+    return replace(cursor, start=start, end=None, page_token=None, tokens_seen=(), known=known)

@@ -1,0 +1,130 @@
+"""records: every record gets a stable id for downstream de-duplication."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from core.mimecast.records import parse_line, parse_time, record_id, record_kind, record_time, to_record
+from core.mimecast.streams import AUDIT, DLP, HOLD, SIEM_BATCH, SIEM_STREAMING
+from core.models import Quarantined, Record
+
+BATCH_LINE = {
+    "_offset": 106007,
+    "_partition": 137,
+    "accountId": "C0A0",
+    "aggregateId": "agg-7f3c",
+    "processingId": "proc-19a2",
+    "timestamp": 1717580000123,
+    "type": "receipt",
+    "subtype": "Allow",
+    "messageId": "<abc123@mail.example.net>",
+}
+STREAMED = {
+    "accountId": "C0A0",
+    "aggregateId": "agg-1",
+    "processingId": "proc-1",
+    "timestamp": 1717580000123,
+    "eventType": "url protect",
+    "subType": "Block",
+    "messageId": "",
+}
+DLP_LOG = {
+    "senderAddress": "alice@corp.example",
+    "recipientAddress": "partner@example.net",
+    "subject": "Customer list Q2",
+    "eventTime": "2024-06-01T00:03:14+0000",
+    "route": "outbound",
+    "policy": "Block credit card numbers",
+    "action": "block",
+    "messageId": "<CAF=abc123@mail.corp.example>",
+}
+
+
+def test_audit_and_hold_records_keep_their_own_id() -> None:
+    assert record_id(AUDIT, {"id": "eNoVzt0", "auditType": "x"}) == "eNoVzt0"
+    assert record_id(HOLD, {"id": "eNpVzs0", "subject": "y"}) == "eNpVzs0"
+
+
+def test_a_record_missing_its_id_still_gets_a_stable_one() -> None:
+    assert record_id(AUDIT, {"auditType": "x"}) == record_id(AUDIT, {"auditType": "x"})
+    assert record_id(AUDIT, {"auditType": "x"}).startswith("auditEvent-")
+
+
+def test_dlp_records_are_identified_by_a_hash_of_all_their_fields() -> None:
+    same = dict(reversed(list(DLP_LOG.items())))
+    assert record_id(DLP, DLP_LOG) == record_id(DLP, same)
+    assert record_id(DLP, DLP_LOG) != record_id(DLP, {**DLP_LOG, "recipientAddress": "other@example.net"})
+
+
+def test_siem_batch_lines_are_identified_by_their_partition_and_offset() -> None:
+    moved = {**BATCH_LINE, "subject": "a field that does not matter"}
+    assert record_id(SIEM_BATCH, BATCH_LINE) == record_id(SIEM_BATCH, moved)
+    assert record_id(SIEM_BATCH, BATCH_LINE) != record_id(SIEM_BATCH, {**BATCH_LINE, "_offset": 106008})
+
+
+def test_siem_events_without_offsets_are_identified_by_all_fields_whatever_the_type_field_is_called() -> None:
+    renamed = {**STREAMED}
+    renamed["type"] = renamed.pop("eventType")
+    renamed["subtype"] = renamed.pop("subType")
+    assert record_id(SIEM_STREAMING, STREAMED) == record_id(SIEM_STREAMING, renamed)
+    assert record_id(SIEM_STREAMING, STREAMED) != record_id(SIEM_STREAMING, {**STREAMED, "timestamp": 1})
+
+
+def test_events_with_an_empty_message_id_do_not_collide() -> None:
+    other = {**STREAMED, "processingId": "proc-2"}
+    assert record_id(SIEM_STREAMING, STREAMED) != record_id(SIEM_STREAMING, other)
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind"), [(BATCH_LINE, "receipt"), (STREAMED, "url protect"), ({"timestamp": 1}, "siem")]
+)
+def test_the_kind_of_a_siem_record_is_its_log_type(raw: dict[str, object], kind: str) -> None:
+    assert record_kind(SIEM_BATCH, raw) == kind
+
+
+def test_other_records_are_of_their_collections_kind() -> None:
+    record = to_record(DLP, DLP_LOG)
+    assert (record.collection, record.kind, record.raw) == ("dlp", "dlp", DLP_LOG)
+
+
+TIMES = [
+    ("2024-06-01T00:03:14+0000", datetime(2024, 6, 1, 0, 3, 14, tzinfo=UTC)),
+    ("2024-06-01T02:03:14+0200", datetime(2024, 6, 1, 0, 3, 14, tzinfo=UTC)),
+    ("2024-06-01T00:03:14Z", datetime(2024, 6, 1, 0, 3, 14, tzinfo=UTC)),
+    ("2024-06-01T00:03:14.500Z", datetime(2024, 6, 1, 0, 3, 14, 500000, tzinfo=UTC)),
+    (1717200194000, datetime(2024, 6, 1, 0, 3, 14, tzinfo=UTC)),
+    ("1717200194000", datetime(2024, 6, 1, 0, 3, 14, tzinfo=UTC)),
+    ("yesterday", None),
+    (None, None),
+    (True, None),
+]
+
+
+@pytest.mark.parametrize(("value", "expected"), TIMES)
+def test_event_times_are_read_in_each_form_mimecast_writes(value: object, expected: datetime | None) -> None:
+    assert parse_time(value) == expected
+
+
+def test_a_record_time_comes_from_its_specs_field() -> None:
+    assert record_time(HOLD, {"dateReceived": "2024-06-01T00:00:00+0000"}) == datetime(2024, 6, 1, tzinfo=UTC)
+    assert record_time(SIEM_BATCH, {"timestamp": 1}) is None  # the batch spec reads no time
+
+
+LINES = [
+    (b'{"_offset":1,"_partition":2,"type":"av"}', Record),
+    (b"   ", type(None)),
+    (b'{"broken', Quarantined),
+    (b"[1,2]", Quarantined),
+    (b'"\xff\xfe"', Quarantined),
+]
+
+
+@pytest.mark.parametrize(("line", "expected"), LINES)
+def test_a_batch_line_is_a_record_a_quarantined_line_or_nothing(line: bytes, expected: type) -> None:
+    parsed = parse_line(SIEM_BATCH, "file.gz", 7, line)
+    assert isinstance(parsed, expected)
+    if isinstance(parsed, Quarantined):
+        assert (parsed.source, parsed.position) == ("file.gz", 7)
+        assert parsed.reason

@@ -1,0 +1,126 @@
+"""windows: where a stream starts, when the next window opens, how a window closes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from core.mimecast.streams import AUDIT, DLP, HOLD, SIEM_BATCH, SIEM_STREAMING, TimeFormat
+from core.mimecast.windows import close_window, format_time, initial_cursor, is_due, open_window, reach_gap
+from core.models import BatchCursor, KnownIds, WindowCursor
+
+NOW = datetime(2024, 6, 10, 12, 30, 45, 678000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("time_format", "text"),
+    [
+        (TimeFormat.DATE, "2024-06-10"),
+        (TimeFormat.ISO_MS_Z, "2024-06-10T12:30:45.678Z"),
+        (TimeFormat.OFFSET, "2024-06-10T12:30:45+0000"),
+    ],
+)
+def test_window_bounds_are_written_as_each_endpoint_wants(time_format: TimeFormat, text: str) -> None:
+    assert format_time(time_format, NOW) == text
+
+
+def test_bounds_in_another_zone_are_written_in_utc() -> None:
+    paris = NOW.astimezone(__import__("datetime").timezone(timedelta(hours=2)))
+    assert format_time(TimeFormat.OFFSET, paris) == "2024-06-10T12:30:45+0000"
+
+
+def test_a_new_stream_starts_its_lookback_ago_on_a_whole_second() -> None:
+    cursor = initial_cursor(DLP, NOW)
+    assert cursor == WindowCursor(start=datetime(2024, 6, 9, 12, 30, 45, tzinfo=UTC))
+
+
+def test_a_new_siem_batch_stream_asks_by_day_for_its_first_listing() -> None:
+    assert initial_cursor(SIEM_BATCH, NOW) == BatchCursor(start_date=date(2024, 6, 9))
+
+
+def test_a_start_beyond_mimecasts_reach_is_moved_inside_it() -> None:
+    # Given a backfill request of 30 days on streams Mimecast serves 7 days and 24 hours of
+    batch = initial_cursor(SIEM_BATCH, NOW, since=NOW - timedelta(days=30))
+    streaming = initial_cursor(SIEM_STREAMING, NOW, since=NOW - timedelta(days=30))
+    # Then the starts are the first day, and the first moment, Mimecast still serves
+    assert isinstance(batch, BatchCursor)
+    assert batch.start_date == date(2024, 6, 4)
+    assert isinstance(streaming, WindowCursor)
+    assert streaming.start == (NOW - SIEM_STREAMING.max_lookback).replace(microsecond=0)  # type: ignore[operator]
+    assert reach_gap(SIEM_STREAMING, NOW - timedelta(days=30), NOW) is not None
+    assert reach_gap(DLP, NOW - timedelta(days=300), NOW) is None  # no known reach: no clamp
+
+
+def test_a_window_ends_a_safety_lag_before_now() -> None:
+    opened = open_window(DLP, WindowCursor(start=NOW - timedelta(hours=1)), NOW)
+    assert opened is not None
+    window, gap = opened
+    assert window.end == (NOW - DLP.lag).replace(microsecond=0)
+    assert gap is None
+
+
+def test_a_long_backlog_is_read_in_windows_of_bounded_span() -> None:
+    opened = open_window(AUDIT, WindowCursor(start=NOW - timedelta(days=10)), NOW)
+    assert opened is not None
+    assert opened[0].end == (NOW - timedelta(days=10) + AUDIT.max_window).replace(microsecond=0)
+
+
+def test_no_window_opens_while_it_would_be_shorter_than_the_minimum() -> None:
+    cursor = WindowCursor(start=(NOW - DLP.lag - DLP.min_window / 2).replace(microsecond=0))
+    assert open_window(DLP, cursor, NOW) is None
+    assert not is_due(DLP, cursor, NOW)
+    assert is_due(DLP, cursor, NOW + DLP.min_window)
+
+
+def test_an_open_window_stays_as_it_is_until_its_last_page() -> None:
+    cursor = WindowCursor(start=NOW - timedelta(hours=2), end=NOW - timedelta(hours=1), page_token="p2")
+    assert open_window(DLP, cursor, NOW + timedelta(days=1)) == (cursor, None)
+    assert is_due(DLP, cursor, NOW)
+
+
+def test_a_window_that_fell_out_of_reach_during_an_outage_moves_and_reports_the_gap() -> None:
+    cursor = WindowCursor(start=NOW - timedelta(days=3))
+    opened = open_window(SIEM_STREAMING, cursor, NOW)
+    assert opened is not None
+    window, gap = opened
+    assert window.start == (NOW - SIEM_STREAMING.max_lookback).replace(microsecond=0)  # type: ignore[operator]
+    assert gap is not None
+    assert "siem-streaming" in gap.what
+
+
+def test_closing_a_window_moves_to_its_end_less_the_overlap_and_clears_the_page_token() -> None:
+    start, end = NOW - timedelta(hours=2), NOW - timedelta(hours=1)
+    cursor = WindowCursor(start=start, end=end, page_token="last", tokens_seen=("a", "b"))
+    closed = close_window(DLP, cursor)
+    assert closed.start == end - DLP.overlap
+    assert (closed.end, closed.page_token, closed.tokens_seen) == (None, None, ())
+
+
+@pytest.mark.parametrize(
+    ("spec", "aged"), [(DLP, True), (AUDIT, True), (HOLD, True), (SIEM_STREAMING, False)]
+)
+def test_closing_a_window_ages_the_remembered_ids_of_edge_and_listed_streams(
+    spec: object, aged: bool
+) -> None:
+    known = KnownIds(previous=frozenset({"old"}), current=frozenset({"new"}))
+    cursor = WindowCursor(start=NOW - timedelta(hours=2), end=NOW - timedelta(hours=1), known=known)
+    closed = close_window(spec, cursor)  # type: ignore[arg-type]
+    assert closed.known == (KnownIds(previous=frozenset({"new"})) if aged else known)
+
+
+def test_a_stream_with_an_end_stops_there() -> None:
+    until = (NOW - timedelta(hours=3)).replace(microsecond=0)
+    cursor = WindowCursor(start=until - timedelta(seconds=20), until=until)
+    opened = open_window(DLP, cursor, NOW)
+    assert opened is not None
+    assert opened[0].end == until
+    closed = close_window(DLP, opened[0])
+    assert closed.start == until
+    assert open_window(DLP, closed, NOW + timedelta(days=1)) is None
+    assert not is_due(DLP, replace(closed), NOW)
+
+
+def test_the_siem_batch_stream_is_always_due_its_schedule_decides_how_often() -> None:
+    assert is_due(SIEM_BATCH, BatchCursor(token="t"), NOW)
