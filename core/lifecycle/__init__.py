@@ -1,0 +1,1 @@
+"""Source states, the retry window and health events: pure decisions."""
