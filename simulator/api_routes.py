@@ -22,6 +22,9 @@ from simulator.gateway import admit, gateway_fail, json_response, scripted_fault
 from simulator.state import Simulation
 
 API_MAX_PAGE = 500
+API_DEFAULT_PAGE = 25
+# The mark of the placeholder `next` on an exhausted listing; not a filter field of any route.
+PLACEHOLDER = "exhausted"
 
 
 async def token(request: Request) -> Response:
@@ -117,10 +120,10 @@ def _filter_of(spec: Collection, body: Any, now: int) -> dict[str, Any]:
     return query
 
 
-def _page_size(body: Any) -> int:
+def _page_size(body: Any, default: int) -> int:
     meta = body.get("meta") if isinstance(body, dict) else None
     pagination = meta.get("pagination") if isinstance(meta, dict) else None
-    size = pagination.get("pageSize", 25) if isinstance(pagination, dict) else 25
+    size = pagination.get("pageSize", default) if isinstance(pagination, dict) else default
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
         raise Invalid(
             "pageSize", "err_validation_invalid", f"pageSize must be a positive integer, got {size!r}"
@@ -238,26 +241,27 @@ async def api_page(request: Request, spec: Collection) -> Response:
     except ValueError:
         response = _fail(400, "body", "err_request_malformed", "The request body is not valid JSON")
         response.status_code = 400
+        response.headers.update(headers)
         return response
     now = sim.clock.now_ms()
     try:
-        size = _page_size(body)
         token = _page_token(body)
         query = _decode(spec, token) if token else _filter_of(spec, body, now)
+        size = _page_size(body, query.get("pageSize", API_DEFAULT_PAGE))
     except Invalid as error:
         data = body.get("data") if isinstance(body, dict) else None
         key = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else None
         response = _fail(400, error.field, error.code, str(error), key)
         response.headers.update(headers)
         return response
-    if query.get("end"):
+    if query.get(PLACEHOLDER):
         return _envelope(spec, [], size, token, None, headers)
     page, more, total = _select(sim, spec, query, size, now)
     next_token = None
     if more:
-        next_token = pagetokens.encode(spec.route, {**query, "after": page[-1].seq})
+        next_token = pagetokens.encode(spec.route, {**query, "after": page[-1].seq, "pageSize": size})
     elif page and sim.options.empty_last_page:
-        next_token = pagetokens.encode(spec.route, {"end": True})
+        next_token = pagetokens.encode(spec.route, {PLACEHOLDER: True})
     return _envelope(spec, page, size, next_token, total, headers)
 
 

@@ -1,4 +1,8 @@
-"""The simulator's clock: real time plus an offset that the control plane can only move forward."""
+"""The simulator's clock: real time plus an offset that the control plane can only move forward.
+
+A frozen clock stands still until advanced, so a test can compare a listing with the ground truth
+without a file being published or a held message released in between.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,37 @@ from datetime import UTC, datetime
 
 
 class SimClock:
-    """Simulated epoch seconds; starts at `start` (or now) and runs at real speed."""
+    """Simulated epoch seconds; starts at `start` (or now) and runs at real speed unless frozen."""
 
-    def __init__(self, start: datetime | None) -> None:
+    def __init__(self, start: datetime | None, frozen: bool = False) -> None:
         real = time.time()
         self.started_at = start.timestamp() if start is not None else float(int(real))
         self._offset = self.started_at - real
+        self._frozen_at: float | None = self.started_at if frozen else None
         self._lock = threading.Lock()
 
+    @property
+    def frozen(self) -> bool:
+        return self._frozen_at is not None
+
     def now(self) -> float:
-        return time.time() + self._offset
+        frozen_at = self._frozen_at
+        return frozen_at if frozen_at is not None else time.time() + self._offset
+
+    def freeze(self) -> float:
+        """Stop the clock where it is; only `advance` moves it until `resume`."""
+        with self._lock:
+            if self._frozen_at is None:
+                self._frozen_at = time.time() + self._offset
+            return self._frozen_at
+
+    def resume(self) -> float:
+        """Run at real speed again from the frozen moment."""
+        with self._lock:
+            if self._frozen_at is not None:
+                self._offset = self._frozen_at - time.time()
+                self._frozen_at = None
+            return time.time() + self._offset
 
     def now_ms(self) -> int:
         return int(self.now() * 1000)
@@ -27,6 +52,8 @@ class SimClock:
             raise ValueError("the simulated clock only moves forward")
         with self._lock:
             self._offset += seconds
+            if self._frozen_at is not None:
+                self._frozen_at += seconds
         return self.now()
 
 

@@ -1,7 +1,7 @@
 """The control plane under `/_sim/`: never part of the Mimecast surface, guarded by its own token.
 
-Tests, benchmarks and demos use it to script faults, move time, change credentials and read the
-ground truth: the id of every record made available so far.
+Tests, benchmarks and demos use it to script faults, move time (advance it, freeze it, let it run
+again), change credentials and read the ground truth: the id of every record made available so far.
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ async def state(request: Request, sim: Simulation) -> Response:
     return json_response(
         {
             "now": iso_ms(sim.clock.now_ms()),
+            "clockFrozen": sim.clock.frozen,
             "startedAt": iso_ms(sim.started_ms),
             "origin": iso_ms(sim.dataset.origin_minute * 60_000),
             "seed": sim.initial.seed,
@@ -151,6 +152,14 @@ async def advance_clock(request: Request, sim: Simulation) -> Response:
     return json_response({"now": iso_ms(int(sim.clock.advance(seconds) * 1000))})
 
 
+async def freeze_clock(request: Request, sim: Simulation) -> Response:
+    return json_response({"now": iso_ms(int(sim.clock.freeze() * 1000)), "frozen": True})
+
+
+async def resume_clock(request: Request, sim: Simulation) -> Response:
+    return json_response({"now": iso_ms(int(sim.clock.resume() * 1000)), "frozen": False})
+
+
 async def configure(request: Request, sim: Simulation) -> Response:
     sim.configure(dict(await _json(request)))
     return json_response(
@@ -187,6 +196,8 @@ ROUTES = [
     Route("/_sim/clients/{client_id}/rotate", guarded(rotate_client), methods=["POST"]),
     Route("/_sim/files/corrupt", guarded(corrupt_file), methods=["POST"]),
     Route("/_sim/clock/advance", guarded(advance_clock), methods=["POST"]),
+    Route("/_sim/clock/freeze", guarded(freeze_clock), methods=["POST"]),
+    Route("/_sim/clock/resume", guarded(resume_clock), methods=["POST"]),
     Route("/_sim/config", guarded(configure), methods=["POST"]),
     Route("/_sim/truth", guarded(truth)),
 ]

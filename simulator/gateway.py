@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from simulator.faults import Fault
-from simulator.state import COLLECTION_OF_ROUTE, QUOTA_OF_ROUTE, Client, Simulation
+from simulator.state import COLLECTION_OF_ROUTE, Client, Simulation
 
 API_ROUTES = ("dlp", "audit", "hold")
 
@@ -106,7 +106,7 @@ async def admit(
         return None, {}, gateway_fail(401, "token_expired", "Token has expired")
     if COLLECTION_OF_ROUTE[route] not in client.collections:
         return None, {}, gateway_fail(403, "app_forbidden", "Forbidden to perform the requested operation")
-    quota = sim.quotas.spend(client.client_id, QUOTA_OF_ROUTE[route], sim.clock.now_ms())
+    quota = sim.quotas.spend(client.client_id, route, sim.clock.now_ms())
     headers = quota.headers()
     if quota.exceeded:
         return None, {}, gateway_fail(429, "too_many_requests", "Over throttling limit", headers)

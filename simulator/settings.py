@@ -22,6 +22,7 @@ class SimulatorSettings(BaseSettings):
     client_secret: str = "demo-client-secret"  # noqa: S105 - the demo credential
     control_token: str = "sim-control-token"  # noqa: S105 - the demo control token
     start: datetime | None = Field(default=None, description="simulated time at start; default: now")
+    clock_frozen: bool = Field(default=False, description="the clock stands still until advanced")
     backlog_hours: float = Field(default=24.0, ge=0, le=24 * 90)
     events_per_minute: int = Field(default=20, ge=0, le=100_000)
     collection_rates: dict[str, int] = Field(
@@ -48,7 +49,7 @@ class SimulatorSettings(BaseSettings):
     empty_last_page: bool = Field(default=False, description="/api: last page keeps a placeholder `next`")
     hold_minutes_min: int = 20
     hold_minutes_max: int = 360
-    # Quotas per client and endpoint: (requests, window seconds).
+    # Quotas per client and endpoint: (requests, window seconds); `quota_api` applies to each /api route.
     quota_batch: tuple[int, int] = (50, 900)
     quota_streaming: tuple[int, int] = (300, 3600)
     quota_api: tuple[int, int] = (1000, 60)

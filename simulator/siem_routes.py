@@ -72,13 +72,16 @@ async def batch_page(request: Request) -> Response:
         return refusal
     try:
         query = _batch_query(sim, request)
-        size = _page_size(request.query_params.get("pageSize"), BATCH_MAX_PAGE, BATCH_MAX_PAGE)
+        size = _page_size(
+            request.query_params.get("pageSize"), query.get("pageSize", BATCH_MAX_PAGE), BATCH_MAX_PAGE
+        )
     except BadRequest as error:
         return siem_error(400, "InvalidRequest", str(error), headers)
     now = sim.clock.now_ms()
     after = tuple(query["after"]) if query["after"] else None
     found = sim.batches.published(now, after, set(query["types"]), query["from"], query["until"])
     page, more = found[:size], len(found) > size
+    query["pageSize"] = size  # a token-only request (or @nextPage alone) keeps the page size
     if page:
         query["after"] = list(page[-1].key)
     expires = now + sim.options.batch_url_ttl_seconds * 1000
@@ -146,7 +149,7 @@ async def batch_file(request: Request) -> Response:
     if refusal is not None:
         return refusal
     name = request.path_params["name"]
-    file = sim.batches.find(name)
+    file = sim.batches.find(name) if request.path_params["account"] == sim.dataset.account_id else None
     now = sim.clock.now_ms()
     if file is None or not sim.batches.available(file, now):
         return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
@@ -187,7 +190,7 @@ async def stream_page(request: Request) -> Response:
     now = sim.clock.now_ms()
     try:
         query = _stream_query(sim, request, now)
-        size = _page_size(request.query_params.get("pageSize"), 100, STREAM_MAX_PAGE)
+        size = _page_size(request.query_params.get("pageSize"), query.get("pageSize", 100), STREAM_MAX_PAGE)
     except BadRequest as error:
         return siem_error(
             400, "InvalidDateRange" if "24-hour" in str(error) else "InvalidRequest", str(error), headers
@@ -218,6 +221,7 @@ async def stream_page(request: Request) -> Response:
         previous = next(sim.dataset.scan("siem", int(after), int(after), newest_first=False), None)
         if previous is not None:
             events.insert(0, siem_streaming_form(json.loads(previous.raw)))
+    query["pageSize"] = size  # following @nextLink, which names only the token, keeps the page size
     if page:
         query["after"] = page[-1].seq
     token = pagetokens.encode("streaming", query)

@@ -20,7 +20,7 @@ from simulator.faults import FaultBook
 from simulator.quotas import Quotas
 from simulator.settings import COLLECTIONS, SimulatorSettings
 
-# Which quota each Mimecast route draws on.
+# Which quota setting limits each Mimecast route (each route still counts its own calls).
 QUOTA_OF_ROUTE = {"batch": "batch", "streaming": "streaming", "dlp": "api", "audit": "api", "hold": "api"}
 # Which collection (application permission) each route needs.
 COLLECTION_OF_ROUTE = {
@@ -63,7 +63,7 @@ class Simulation:
     def reset(self) -> None:
         settings = self.initial
         self.options = settings.model_copy()
-        self.clock = SimClock(datetime.fromtimestamp(self.started_ms / 1000, UTC))
+        self.clock = SimClock(datetime.fromtimestamp(self.started_ms / 1000, UTC), settings.clock_frozen)
         self.clients = {settings.client_id: Client(settings.client_id, settings.client_secret)}
         self.tokens: dict[str, IssuedToken] = {}
         self.faults = FaultBook()
@@ -71,13 +71,13 @@ class Simulation:
         self.calls: Counter[str] = Counter()
 
     def _quotas(self) -> Quotas:
-        return Quotas(
-            {
-                "batch": self.options.quota_batch,
-                "streaming": self.options.quota_streaming,
-                "api": self.options.quota_api,
-            }
-        )
+        """One counter per route (each Mimecast endpoint has its own quota), limits per quota group."""
+        limits = {
+            "batch": self.options.quota_batch,
+            "streaming": self.options.quota_streaming,
+            "api": self.options.quota_api,
+        }
+        return Quotas({route: limits[group] for route, group in QUOTA_OF_ROUTE.items()})
 
     def configure(self, changes: dict[str, object]) -> None:
         """Change runtime options (validated as settings are); quotas start afresh."""
