@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import ssl
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import httpx
 import pytest
 
-from tests.support.simulator import SimulatorProcess
+from tests.support.simulator import CLIENT_ID, CLIENT_SECRET, SimulatorProcess
 
 LISTING = "/siem/v1/batch/events/cg"
 ISO_MS_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -56,26 +57,48 @@ def dated(dated_process: SimulatorProcess) -> SimulatorProcess:
     return dated_process
 
 
-def bearer(sim: SimulatorProcess) -> httpx.Client:
-    return httpx.Client(base_url=sim.url, headers={"Authorization": f"Bearer {sim.token()}"}, timeout=30)
+# httpx builds a TLS context for every client (~0.1 s each); these clients speak plain HTTP on
+# loopback, so they share one context, built once.
+TLS = ssl.create_default_context()
+
+
+def connect(sim: SimulatorProcess) -> httpx.Client:
+    """A client of `sim` holding a fresh bearer token."""
+    client = httpx.Client(base_url=sim.url, timeout=30, verify=TLS)
+    renew_token(client)
+    return client
+
+
+def renew_token(client: httpx.Client) -> None:
+    """Take a new token, as a client does once its token expired."""
+    form = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "grant_type": "client_credentials"}
+    response = client.post("/oauth/token", data=form)
+    response.raise_for_status()
+    client.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
 
 
 @pytest.fixture
 def api(sim: SimulatorProcess) -> Iterator[httpx.Client]:
-    with bearer(sim) as client:
+    client = connect(sim)
+    try:
         yield client
+    finally:
+        client.close()
 
 
 @pytest.fixture
 def dated_api(dated: SimulatorProcess) -> Iterator[httpx.Client]:
-    with bearer(dated) as client:
+    client = connect(dated)
+    try:
         yield client
+    finally:
+        client.close()
 
 
 @pytest.fixture
 def files() -> Iterator[httpx.Client]:
     """A client without credentials, as pre-signed URLs are fetched."""
-    with httpx.Client(timeout=30) as client:
+    with httpx.Client(timeout=30, verify=TLS) as client:
         yield client
 
 
@@ -201,7 +224,7 @@ def test_files_published_after_catching_up_come_through_the_same_next_page(
     ids_before = ids_of(files, distinct_urls(before))
 
     sim.advance(3600)
-    api.headers["Authorization"] = f"Bearer {sim.token()}"  # the first token expired meanwhile
+    renew_token(api)  # the first token expired meanwhile
     after = pages_to_the_end(api, nextPage=cursor, pageSize=10)
 
     old_files = {file_of(url) for url in distinct_urls(before)}
@@ -361,11 +384,10 @@ def test_a_file_is_gzip_ndjson_of_one_type_in_batch_naming(api: httpx.Client, fi
     assert {"receipt", "process", "delivery"} <= seen_types
 
 
-def test_a_file_downloads_without_any_authorization(sim: SimulatorProcess) -> None:
-    with bearer(sim) as api:
-        url = listing(api)["value"][0]["url"]
+def test_a_file_downloads_without_any_authorization(api: httpx.Client, files: httpx.Client) -> None:
+    url = listing(api)["value"][0]["url"]
 
-    response = httpx.get(url)
+    response = files.get(url)
 
     assert response.status_code == 200
     assert gzip.decompress(response.content)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import ssl
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,7 +12,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from tests.support.simulator import SimulatorProcess
+from tests.support.simulator import CLIENT_ID, CLIENT_SECRET, SimulatorProcess
 
 STREAM = "/siem/v1/events/cg"
 Event = dict[str, Any]
@@ -25,11 +26,33 @@ def sim(simulator: SimulatorProcess) -> SimulatorProcess:
     return simulator
 
 
+# httpx builds a TLS context for every client (~0.1 s each); these clients speak plain HTTP on
+# loopback, so they share one context, built once.
+TLS = ssl.create_default_context()
+
+
+def connect(sim: SimulatorProcess) -> httpx.Client:
+    """A client of `sim` holding a fresh bearer token."""
+    client = httpx.Client(base_url=sim.url, timeout=30, verify=TLS)
+    renew_token(client)
+    return client
+
+
+def renew_token(client: httpx.Client) -> None:
+    """Take a new token, as a client does once its token expired."""
+    form = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "grant_type": "client_credentials"}
+    response = client.post("/oauth/token", data=form)
+    response.raise_for_status()
+    client.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+
+
 @pytest.fixture
 def api(sim: SimulatorProcess) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {sim.token()}"}
-    with httpx.Client(base_url=sim.url, headers=headers, timeout=30) as client:
+    client = connect(sim)
+    try:
         yield client
+    finally:
+        client.close()
 
 
 def sim_now(sim: SimulatorProcess) -> datetime:
