@@ -101,7 +101,8 @@ class WindowCursor:
     """Where a windowed stream stands (DLP, audit, hold list, SIEM streaming).
 
     `[start, end)` is the window being paged; `end` is None while no window is open. The page
-    token belongs to the window and is cleared when the window moves.
+    token belongs to the window and is cleared when the window moves. `known` and `last_page`
+    hold digests of ids already handed out (see `Dedupe` in `core.mimecast.streams`).
     """
 
     start: datetime
@@ -109,6 +110,7 @@ class WindowCursor:
     page_token: str | None = None
     tokens_seen: tuple[str, ...] = ()
     known: KnownIds = KnownIds()
+    last_page: frozenset[str] = frozenset()
     until: datetime | None = None
 
 
@@ -200,6 +202,7 @@ def cursor_to_json(cursor: Cursor) -> JsonObject:
             "tokensSeen": list(cursor.tokens_seen),
             "knownPrevious": sorted(cursor.known.previous),
             "knownCurrent": sorted(cursor.known.current),
+            "lastPage": sorted(cursor.last_page),
             "until": _time(cursor.until),
         }
     return {
@@ -230,6 +233,7 @@ def cursor_from_json(data: JsonObject) -> Cursor:
                 previous=frozenset(data.get("knownPrevious", ())),
                 current=frozenset(data.get("knownCurrent", ())),
             ),
+            last_page=frozenset(data.get("lastPage", ())),
             until=_parse_time(data.get("until")),
         )
     if data["kind"] == "batch":
@@ -245,3 +249,111 @@ def cursor_from_json(data: JsonObject) -> Cursor:
             tokens_seen=tuple(data.get("tokensSeen", ())),
         )
     raise ValueError(f"unknown cursor kind {data['kind']!r}")
+
+
+# Management: what an operator configures. The client secret is never part of these values.
+
+FieldValue = str | bool | int | float
+
+
+def _fields_json(fields: tuple[tuple[str, FieldValue], ...]) -> JsonObject:
+    return dict(fields)
+
+
+def _fields_from(data: Any) -> tuple[tuple[str, FieldValue], ...]:
+    return tuple((str(name), value) for name, value in (data or {}).items())
+
+
+@dataclass(frozen=True)
+class ProcessingRule:
+    """One processing rule of a source (`filters`): Include, Exclude, Mask or Hash by a regexp."""
+
+    name: str
+    filter_type: str
+    regexp: str
+    mask: str | None = None
+
+    def to_json(self) -> JsonObject:
+        rule: JsonObject = {"name": self.name, "filterType": self.filter_type, "regexp": self.regexp}
+        if self.mask is not None:
+            rule["mask"] = self.mask
+        return rule
+
+    @classmethod
+    def from_json(cls, data: JsonObject) -> ProcessingRule:
+        return cls(
+            name=data["name"], filter_type=data["filterType"], regexp=data["regexp"], mask=data.get("mask")
+        )
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """A Mimecast source's `config`, validated, without its client secret (stored apart, encrypted)."""
+
+    name: str
+    client_id: str
+    data_collection: tuple[str, ...]
+    description: str | None = None
+    category: str | None = None
+    fields: tuple[tuple[str, FieldValue], ...] = ()
+    filters: tuple[ProcessingRule, ...] = ()
+
+    @property
+    def siem_forward(self) -> bool:
+        return dict(self.fields).get("_siemForward") is True
+
+    def to_json(self) -> JsonObject:
+        """The config as the API shows it, less `clientSecret` (the caller adds the mask)."""
+        config: JsonObject = {
+            "name": self.name,
+            "description": self.description,
+            "category": self.category,
+            "fields": _fields_json(self.fields),
+            "clientID": self.client_id,
+            "dataCollection": list(self.data_collection),
+        }
+        if self.filters:
+            config["filters"] = [rule.to_json() for rule in self.filters]
+        return config
+
+    @classmethod
+    def from_json(cls, data: JsonObject) -> SourceConfig:
+        return cls(
+            name=data["name"],
+            client_id=data["clientID"],
+            data_collection=tuple(data["dataCollection"]),
+            description=data.get("description"),
+            category=data.get("category"),
+            fields=_fields_from(data.get("fields")),
+            filters=tuple(ProcessingRule.from_json(rule) for rule in data.get("filters") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class CollectorConfig:
+    """A hosted collector's modifiable parts."""
+
+    name: str
+    description: str | None = None
+    category: str | None = None
+    fields: tuple[tuple[str, FieldValue], ...] = ()
+    time_zone: str | None = None
+
+    def to_json(self) -> JsonObject:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "category": self.category,
+            "fields": _fields_json(self.fields),
+            "timeZone": self.time_zone,
+        }
+
+    @classmethod
+    def from_json(cls, data: JsonObject) -> CollectorConfig:
+        return cls(
+            name=data["name"],
+            description=data.get("description"),
+            category=data.get("category"),
+            fields=_fields_from(data.get("fields")),
+            time_zone=data.get("timeZone"),
+        )

@@ -25,7 +25,6 @@ from core.models import (
     BatchCursor,
     BatchFile,
     JsonObject,
-    KnownIds,
     Quarantined,
     Record,
     Request,
@@ -116,7 +115,7 @@ def _streaming_records(body: JsonObject) -> tuple[list[Any], str | None, bool]:
 def _remembered(spec: StreamSpec, cursor: WindowCursor, raw: JsonObject) -> bool:
     if spec.dedupe is Dedupe.LISTED:
         return True
-    if spec.dedupe is Dedupe.WINDOW_EDGE and cursor.end is not None:
+    if spec.dedupe in (Dedupe.WINDOW_EDGE, Dedupe.PAGE_OVERLAP) and cursor.end is not None:
         time = record_time(spec, raw)
         return time is not None and time >= cursor.end - spec.overlap
     return False
@@ -139,7 +138,7 @@ def _accept(
         key = digest(record.id)
         if _remembered(spec, cursor, raw):
             remember.add(key)
-        if key not in cursor.known and key not in page_ids:
+        if key not in cursor.known and key not in cursor.last_page and key not in page_ids:
             records.append(record)
         page_ids.add(key)
     return tuple(records), tuple(quarantined), frozenset(remember), frozenset(page_ids)
@@ -161,16 +160,14 @@ def step(spec: StreamSpec, cursor: WindowCursor, body: JsonObject) -> Step:
         (items, next_token), caught_up = _envelope_records(spec, body), False
     records, quarantined, remember, page_ids = _accept(spec, cursor, items)
     known = cursor.known.add(remember, spec.known_cap) if remember else cursor.known
-    if spec.dedupe is Dedupe.PAGE_OVERLAP and page_ids:
-        known = KnownIds(previous=page_ids)
+    last_page = page_ids if spec.dedupe is Dedupe.PAGE_OVERLAP and page_ids else cursor.last_page
+    cursor = replace(cursor, known=known, last_page=last_page)
     finished = caught_up or not items or next_token is None
     if finished:
-        return Step(records, windows.close_window(spec, replace(cursor, known=known)), True, quarantined)
+        return Step(records, windows.close_window(spec, cursor), True, quarantined)
     assert next_token is not None
     seen = _guard(cursor.page_token, cursor.tokens_seen, next_token)
-    return Step(
-        records, replace(cursor, page_token=next_token, tokens_seen=seen, known=known), False, quarantined
-    )
+    return Step(records, replace(cursor, page_token=next_token, tokens_seen=seen), False, quarantined)
 
 
 def file_key(url: str) -> str:

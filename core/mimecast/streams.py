@@ -45,8 +45,8 @@ class Dedupe(StrEnum):
     """Which ids a stream remembers in its cursor, so that Mimecast's repeats are dropped."""
 
     NONE = "none"
-    PAGE_OVERLAP = "page-overlap"  # the previous page's ids: events repeated at page boundaries
     WINDOW_EDGE = "window-edge"  # ids at the end of the previous window: boundary inclusivity
+    PAGE_OVERLAP = "page-overlap"  # the window edge, plus the previous page's ids (repeated events)
     LISTED = "listed"  # every id listed in the last two windows: the hold list is a state list
 
 

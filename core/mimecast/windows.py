@@ -104,5 +104,5 @@ def close_window(spec: StreamSpec, cursor: WindowCursor) -> WindowCursor:
         start = cursor.until
     else:
         start = max(cursor.start, end - spec.overlap)
-    known = cursor.known.shift() if spec.dedupe in (Dedupe.WINDOW_EDGE, Dedupe.LISTED) else cursor.known
+    known = cursor.known if spec.dedupe is Dedupe.NONE else cursor.known.shift()
     return replace(cursor, start=start, end=None, page_token=None, tokens_seen=(), known=known)

@@ -33,6 +33,7 @@ window_cursors = st.builds(
     page_token=st.none() | tokens,
     tokens_seen=st.lists(tokens, max_size=3).map(tuple),
     known=st.builds(KnownIds, previous=digests, current=digests),
+    last_page=digests,
     until=st.none() | times,
 )
 batch_cursors = st.builds(
