@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from cli.access_keys import access_key
+from cli.api import api
 from cli.run import run
 from cli.simulator import simulator
 
@@ -16,3 +18,5 @@ def main() -> None:
 
 main.add_command(simulator)
 main.add_command(run)
+main.add_command(api)
+main.add_command(access_key)

@@ -18,6 +18,16 @@ GATEWAYS = {
 }
 
 
+# Published on purpose: demo mode is for trying the product with the simulator, never for real secrets.
+DEMO_SECRETS_KEY = "ZGVtby1vbmx5LWtleS1wdWJsaXNoZWQtbm90LXNlY3I="
+DEMO_ACCESS_ID = "demo"
+DEMO_ACCESS_KEY = "demo-access-key"
+
+
+class MissingSetting(RuntimeError):
+    """A setting the process cannot start without; the message says how to provide it."""
+
+
 class Settings(BaseSettings):
     """One deployment's configuration; built once per process and passed down as plain values."""
 
@@ -32,6 +42,42 @@ class Settings(BaseSettings):
     mimecast_client_id: str | None = None
     mimecast_client_secret: SecretStr | None = None
     http_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    # Secrets at rest: comma-separated Fernet keys; the first encrypts, every one decrypts (rotation).
+    secrets_key: SecretStr | None = None
+    # The first admin's management API credentials; more are made with `mimecast-source access-key`.
+    api_access_id: str | None = None
+    api_access_key: SecretStr | None = None
+    # Demo mode: a published secrets key and demo API credentials when none are set. Never in production.
+    demo: bool = False
+    api_max_body_bytes: int = Field(default=1_048_576, gt=0)
+    history_limit: int = Field(default=50, ge=1, le=1000)
+    health_log_limit: int = Field(default=100, ge=1, le=10_000)
+    # Celery over Redis: a message not acked within the visibility timeout is delivered again, so
+    # every task's time limit stays well below it.
+    visibility_timeout_seconds: int = Field(default=3600, ge=10)
+    task_time_limit_seconds: int = Field(default=600, ge=1)
+
+    def secrets_keys(self) -> str:
+        """The Fernet keys to use; refuses to go on without one outside the demo."""
+        if self.secrets_key is not None and self.secrets_key.get_secret_value().strip():
+            return self.secrets_key.get_secret_value()
+        if self.demo:
+            return DEMO_SECRETS_KEY
+        raise MissingSetting(
+            "SECRETS_KEY is not set: client secrets are encrypted at rest with it. Make one with\n"
+            '  python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"\n'
+            "and set SECRETS_KEY=<that key> (several, comma-separated, while rotating; the first encrypts). "
+            "DEMO=true runs with a published key instead, for trying the product only."
+        )
+
+    def admin_credentials(self) -> tuple[str, str] | None:
+        """The access id and key from settings (the demo's when in demo mode and none are set)."""
+        if self.api_access_id and self.api_access_key is not None:
+            return self.api_access_id, self.api_access_key.get_secret_value()
+        if self.demo:
+            return DEMO_ACCESS_ID, DEMO_ACCESS_KEY
+        return None
 
     @property
     def mimecast_url(self) -> str:

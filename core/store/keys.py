@@ -33,3 +33,112 @@ def epoch(stream: str) -> str:
 def checkpoint(stream: str) -> str:
     """Hash of the stream's committed cursor, its version and when it was committed."""
     return f"{PREFIX}:checkpoint:{stream}"
+
+
+# Management: collectors, sources, secrets, state history, health events, access keys, fields.
+# Everything that belongs to one source lives under `source(id)` (`source_pattern(id)` finds it),
+# and its streams' checkpoints, leases and epochs end with `stream_of(id, name)`.
+
+
+def sequence() -> str:
+    """Counter giving collectors and sources their creation order (the score of their listings)."""
+    return f"{PREFIX}:seq"
+
+
+def collectors() -> str:
+    """Sorted set of collector ids, scored by creation order."""
+    return f"{PREFIX}:collectors"
+
+
+def collector_names() -> str:
+    """Hash of collector name (case-folded) -> collector id: the atomic claim that keeps names unique."""
+    return f"{PREFIX}:collector-names"
+
+
+def collector(collector_id: str) -> str:
+    """Hash of one collector: `config` (JSON), `version`, `deleting`."""
+    return f"{PREFIX}:collector:{collector_id}"
+
+
+def collector_sources(collector_id: str) -> str:
+    """Sorted set of the collector's source ids, scored by creation order."""
+    return f"{PREFIX}:collector:{collector_id}:sources"
+
+
+def collector_source_names(collector_id: str) -> str:
+    """Hash of source name (case-folded) -> source id: names are unique per collector."""
+    return f"{PREFIX}:collector:{collector_id}:source-names"
+
+
+def sources() -> str:
+    """Sorted set of every source id, scored by creation order."""
+    return f"{PREFIX}:sources"
+
+
+def source(source_id: str) -> str:
+    """Hash of one source: `collector`, `config` (JSON, no secret), `version`, `state` (JSON), `epoch`."""
+    return f"{PREFIX}:source:{source_id}"
+
+
+def source_pattern(source_id: str) -> str:
+    """SCAN pattern of every key kept under the source (secret, history, health, in-flight ...)."""
+    return f"{PREFIX}:source:{source_id}:*"
+
+
+def source_secret(source_id: str) -> str:
+    """The source's client secret, Fernet-encrypted (never in clear)."""
+    return f"{PREFIX}:source:{source_id}:secret"
+
+
+def source_history(source_id: str) -> str:
+    """List of the source's state transitions as JSON, newest first, trimmed to a bound."""
+    return f"{PREFIX}:source:{source_id}:history"
+
+
+def source_in_flight(source_id: str) -> str:
+    """Sorted set of holders of in-flight work on the source, scored by when each claim lapses (ms).
+
+    Work on a source (a fetch, a forward) adds itself before it checks the source is not Stopping,
+    and removes itself when done; delete waits until no unexpired holder is left.
+    """
+    return f"{PREFIX}:source:{source_id}:in-flight"
+
+
+def source_open_events(source_id: str) -> str:
+    """Hash of event name -> event id: the source's open (unresolved) health events."""
+    return f"{PREFIX}:source:{source_id}:health-open"
+
+
+def source_event_log(source_id: str) -> str:
+    """List of the source's health events as JSON (opened and resolving), newest first, bounded."""
+    return f"{PREFIX}:source:{source_id}:health-log"
+
+
+def stream_of(source_id: str, name: str) -> str:
+    """The id of one stream of a source; `checkpoint`, `lease` and `epoch` keys end with it."""
+    return f"{source_id}:{name}"
+
+
+def open_events() -> str:
+    """Sorted set of every open health event id, scored by event time (ms)."""
+    return f"{PREFIX}:health:open"
+
+
+def open_event_bodies() -> str:
+    """Hash of open health event id -> event JSON."""
+    return f"{PREFIX}:health:open-events"
+
+
+def access_keys() -> str:
+    """Hash of access id -> JSON with the key's SHA-256 digest (never the key), label and creation time."""
+    return f"{PREFIX}:access-keys"
+
+
+def fields() -> str:
+    """Hash of field id -> field JSON: the fields schema."""
+    return f"{PREFIX}:fields"
+
+
+def field_names() -> str:
+    """Hash of field name (case-folded) -> field id: the atomic claim that keeps field names unique."""
+    return f"{PREFIX}:field-names"

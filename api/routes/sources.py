@@ -1,0 +1,116 @@
+"""Sources of a collector: create, list, get (ETag), update (If-Match), delete, restart, history.
+
+A create or update stores the source `Pending` in one script, then queues its start; the start
+task (never this process) talks to Mimecast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+
+from api.context import Context, Ctx
+from api.errors import ApiError
+from api.schemas import SourceRequest, SourceUpdateRequest
+from api.views import etag, expected_version, source_json
+from core.lifecycle.states import IllegalTransition, State
+from core.store.sources import StoredSource
+
+router = APIRouter(tags=["sources"])
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+BASE = "/collectors/{collector_id}/sources"
+
+
+def _queue_start(context: Context, stored: StoredSource) -> None:
+    try:
+        context.enqueue.start(stored.id, stored.status.generation)
+    except Exception as exc:  # the broker is down: the source is stored, its start is not queued
+        raise ApiError(
+            503,
+            "service.unavailable",
+            f"source {stored.id} is stored but its start could not be queued; "
+            "retry with POST .../action/restart",
+        ) from exc
+
+
+def _answer(context: Context, stored: StoredSource, response: Response) -> dict[str, Any]:
+    response.headers["ETag"] = etag("source", stored.id, stored.version)
+    return {"source": source_json(stored, context.fields.names())}
+
+
+@router.post(BASE, status_code=201)
+def create_source(context: Ctx, collector_id: str, body: SourceRequest, response: Response) -> dict[str, Any]:
+    config = body.source.config
+    stored = context.sources.create(
+        collector_id, config.to_config(), config.clientSecret, context.clock.now()
+    )
+    _queue_start(context, stored)
+    return _answer(context, stored, response)
+
+
+@router.get(BASE)
+def list_sources(context: Ctx, collector_id: str, limit: Limit = 1000, offset: Offset = 0) -> dict[str, Any]:
+    context.collectors.get(collector_id)
+    schema = context.fields.names()
+    return {
+        "sources": [source_json(found, schema) for found in context.sources.page(collector_id, offset, limit)]
+    }
+
+
+@router.get(BASE + "/{source_id}")
+def get_source(context: Ctx, collector_id: str, source_id: str, response: Response) -> dict[str, Any]:
+    return _answer(context, context.sources.in_collector(collector_id, source_id), response)
+
+
+@router.put(BASE + "/{source_id}")
+def update_source(
+    context: Ctx,
+    collector_id: str,
+    source_id: str,
+    body: SourceUpdateRequest,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> dict[str, Any]:
+    """Replace the config and start again from the checkpoints: the way out of a config error."""
+    if body.source.id is not None and body.source.id != source_id:
+        raise ApiError(400, "sources.validation.failed", "source.id: does not match the path")
+    current = context.sources.in_collector(collector_id, source_id)
+    version = expected_version(if_match, "source", source_id, current.version)
+    config = body.source.config
+    stored = context.sources.update(
+        source_id, config.to_config(), config.new_secret(), context.clock.now(), expected_version=version
+    )
+    _queue_start(context, stored)
+    return _answer(context, stored, response)
+
+
+@router.delete(BASE + "/{source_id}")
+def delete_source(context: Ctx, collector_id: str, source_id: str) -> dict[str, Any]:
+    """`Stopping` now; removed with its checkpoints and secret once in-flight work has ended."""
+    current = context.sources.in_collector(collector_id, source_id)
+    if current.status.state is not State.STOPPING:
+        # A concurrent delete may get there first.
+        with contextlib.suppress(IllegalTransition):
+            context.sources.transition(source_id, State.STOPPING, context.clock.now(), "deleted")
+    context.enqueue.delete_source(source_id)
+    return {}
+
+
+@router.post(BASE + "/{source_id}/action/restart", status_code=202)
+def restart_source(context: Ctx, collector_id: str, source_id: str, response: Response) -> dict[str, Any]:
+    """Start again from the stored checkpoints, whatever the state (but `Stopping`)."""
+    context.sources.in_collector(collector_id, source_id)
+    context.sources.restart(source_id, context.clock.now())
+    stored = context.sources.get(source_id)
+    _queue_start(context, stored)
+    return _answer(context, stored, response)
+
+
+@router.get(BASE + "/{source_id}/history")
+def source_history(context: Ctx, collector_id: str, source_id: str) -> dict[str, Any]:
+    """The recorded transitions, newest first (bounded)."""
+    context.sources.in_collector(collector_id, source_id)
+    return {"history": context.sources.history(source_id)}

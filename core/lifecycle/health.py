@@ -1,0 +1,167 @@
+"""Health events: built from errors, opened once per problem, resolved by a Healthy event. Pure.
+
+The shape follows the public health-event schema (`spec/management-api.md`, "Health events").
+A resource has at most one open event per event name: the same problem again refreshes the open
+event (same `eventId`, new time and detail) instead of piling up copies. Recovery resolves every
+open event of the resource at once with one `SourceHealthy` event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from core.errors import ErrorType
+from core.lifecycle.states import StateError
+
+HEALTHY_EVENT = "SourceHealthy"
+_TITLES = {
+    ErrorType.THIRD_PARTY_CONFIG: "Third party configuration error",
+    ErrorType.THIRD_PARTY_GENERIC: "Third party error",
+    ErrorType.FIRST_PARTY_GENERIC: "First party error",
+}
+
+
+class Severity(StrEnum):
+    ERROR = "Error"
+    WARNING = "Warning"
+
+
+class Status(StrEnum):
+    HEALTHY = "Healthy"
+    UNHEALTHY = "UnHealthy"
+
+
+@dataclass(frozen=True)
+class ResourceIdentity:
+    """Which source an event is about, with names as they were when it happened."""
+
+    collector_id: str
+    collector_name: str
+    id: str
+    name: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "collectorId": self.collector_id,
+            "collectorName": self.collector_name,
+            "id": self.id,
+            "name": self.name,
+            "type": "Source",
+        }
+
+
+@dataclass(frozen=True)
+class HealthEvent:
+    event_id: str
+    event_name: str
+    status: Status
+    severity: Severity
+    time: datetime
+    tracker_id: str
+    title: str
+    description: str
+    resource: ResourceIdentity
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "eventId": self.event_id,
+            "eventName": self.event_name,
+            "eventType": "Health-Change",
+            "status": self.status.value,
+            "severityLevel": self.severity.value,
+            "eventTime": self.time.isoformat().replace("+00:00", "Z"),
+            "eventFormatVersion": "1.0",
+            "subsystem": "Collection",
+            "details": {"trackerId": self.tracker_id, "name": self.title, "description": self.description},
+            "resourceIdentity": self.resource.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> HealthEvent:
+        details, resource = data["details"], data["resourceIdentity"]
+        return cls(
+            event_id=str(data["eventId"]),
+            event_name=str(data["eventName"]),
+            status=Status(data["status"]),
+            severity=Severity(data["severityLevel"]),
+            time=datetime.fromisoformat(str(data["eventTime"]).replace("Z", "+00:00")),
+            tracker_id=str(details["trackerId"]),
+            title=str(details["name"]),
+            description=str(details["description"]),
+            resource=ResourceIdentity(
+                collector_id=str(resource["collectorId"]),
+                collector_name=str(resource["collectorName"]),
+                id=str(resource["id"]),
+                name=str(resource["name"]),
+            ),
+        )
+
+
+def event_name(error_type: ErrorType) -> str:
+    """`ThirdPartyConfig` -> `ThirdPartyConfigError`: the contract's event names."""
+    return f"{error_type.value}Error"
+
+
+def describe(error: StateError) -> str:
+    """The description an operator reads: upstream status and the safe summary, never a secret."""
+    return f"{error.code}: {error.message}" if error.code is not None else error.message
+
+
+def problem(
+    error: StateError,
+    resource: ResourceIdentity,
+    now: datetime,
+    new_id: str,
+    *,
+    open_events: Mapping[str, HealthEvent],
+    final: bool,
+) -> HealthEvent:
+    """The open event for `error`: a new one, or the already open one of that name refreshed.
+
+    Configuration errors and errors past their retry window (`final`) are `Error`; a generic
+    error still being retried is a `Warning`.
+    """
+    name = event_name(error.type)
+    severity = Severity.ERROR if final or error.type is ErrorType.THIRD_PARTY_CONFIG else Severity.WARNING
+    fresh = HealthEvent(
+        event_id=new_id,
+        event_name=name,
+        status=Status.UNHEALTHY,
+        severity=severity,
+        time=now,
+        tracker_id=name,
+        title=_TITLES[error.type],
+        description=describe(error),
+        resource=resource,
+    )
+    already = open_events.get(name)
+    return replace(fresh, event_id=already.event_id) if already is not None else fresh
+
+
+def recovery(
+    open_events: Mapping[str, HealthEvent], resource: ResourceIdentity, now: datetime, new_id: str
+) -> HealthEvent | None:
+    """The Healthy event that resolves every open event of the resource, or None if none is open.
+
+    It carries the highest severity among those it resolves, so a reader can tell what ended.
+    """
+    if not open_events:
+        return None
+    resolved = sorted(open_events.values(), key=lambda event: event.time)
+    severity = Severity.ERROR if any(e.severity is Severity.ERROR for e in resolved) else Severity.WARNING
+    names = ", ".join(event.event_name for event in resolved)
+    return HealthEvent(
+        event_id=new_id,
+        event_name=HEALTHY_EVENT,
+        status=Status.HEALTHY,
+        severity=severity,
+        time=now,
+        tracker_id=HEALTHY_EVENT,
+        title="Source healthy",
+        description=f"resolved: {names}",
+        resource=resource,
+    )
