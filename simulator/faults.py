@@ -8,6 +8,7 @@ from threading import Lock
 from typing import Any, Literal
 
 ROUTES = ("token", "batch", "files", "streaming", "dlp", "audit", "hold")
+API_ROUTES = ("dlp", "audit", "hold")  # the routes with the meta/data/fail envelope
 FaultKind = Literal["status", "rate_limit", "slow", "drop", "fail_200"]
 
 
@@ -47,6 +48,8 @@ class FaultBook:
             raise ValueError(f"unknown route {fault.route!r}; routes: {', '.join(ROUTES)}")
         if fault.count < 1:
             raise ValueError("count must be at least 1")
+        if fault.kind == "fail_200" and fault.route not in API_ROUTES:
+            raise ValueError(f"fail_200 needs a route with a `fail` envelope: {', '.join(API_ROUTES)}")
         with self._lock:
             self._faults[fault.route].append(fault)
 
@@ -66,6 +69,10 @@ class FaultBook:
             return {route: sum(f.count for f in queue) for route, queue in self._faults.items() if queue}
 
     def corrupt(self, name: str, corruption: Corruption) -> None:
+        if corruption.times is not None and corruption.times < 1:
+            raise ValueError("times must be at least 1 (or absent: every download)")
+        if corruption.line < 0:
+            raise ValueError("line must be 0 or more")
         with self._lock:
             self._corruptions[name] = corruption
 

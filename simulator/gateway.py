@@ -13,8 +13,6 @@ from starlette.types import Receive, Scope, Send
 from simulator.faults import Fault
 from simulator.state import COLLECTION_OF_ROUTE, Client, Simulation
 
-API_ROUTES = ("dlp", "audit", "hold")
-
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(json.dumps(body, separators=(",", ":")), status, headers, media_type="application/json")
@@ -56,7 +54,7 @@ def fault_response(fault: Fault, route: str) -> Response:
         if fault.body is not None:
             return json_response(fault.body, 429, headers)
         return gateway_fail(429, "too_many_requests", "Over throttling limit", headers)
-    if fault.kind == "fail_200" and route in API_ROUTES:
+    if fault.kind == "fail_200":
         body = fault.body or {
             "meta": {"status": 200},
             "data": [],

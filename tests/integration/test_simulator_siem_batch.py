@@ -41,8 +41,9 @@ def sim(simulator: SimulatorProcess) -> SimulatorProcess:
     return simulator
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def dated_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorProcess]:
+    """Session-scoped: an xdist worker starts it once even when it runs this module in pieces."""
     server = SimulatorProcess(tmp_path_factory.mktemp("dated-simulator"), **DATED)
     server.start()
     try:
