@@ -12,7 +12,7 @@ import redis
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from api import errors
+from api import errors, openapi
 from api.context import Context, Enqueuer
 from api.limits import BodyLimits
 from api.routes import collectors, fields, health, sources
@@ -91,6 +91,7 @@ def create_app(
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        generate_unique_id_function=lambda route: route.name,
     )
     app.state.ctx = context
     errors.install(app)
@@ -101,7 +102,7 @@ def create_app(
 
     @protected.get("/openapi.json", include_in_schema=False)
     def openapi_document(request: Request) -> JSONResponse:
-        return JSONResponse(request.app.openapi())
+        return JSONResponse(openapi.document(request.app))
 
     app.include_router(protected)
 

@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from core.errors import FirstPartyGenericError
 from core.lifecycle.states import IllegalTransition
@@ -123,6 +124,16 @@ def validation_code(request: Request) -> str:
     return "request.validation.failed"
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves on this path (each verb is its own route)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
 def install(app: FastAPI) -> None:
     """Put every failure, the framework's included, into the contract's shape."""
 
@@ -136,14 +147,22 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "route.not.found", 405: "method.not.allowed", 400: "request.invalid"}
+        codes = {
+            404: "route.not.found",
+            405: "method.not.allowed",
+            400: "request.invalid",
+            401: "unauthorized",
+        }
         messages = {
             404: f"no route {request.url.path}",
             405: f"{request.method} is not allowed on {request.url.path}",
         }
         message = messages.get(exc.status_code, str(exc.detail))
         code = codes.get(exc.status_code, f"http.{exc.status_code}")
-        return error_response(exc.status_code, code, message, dict(exc.headers or {}) or None)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return error_response(exc.status_code, code, message, headers or None)
 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> JSONResponse:

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import re2
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic.json_schema import JsonDict
 
 from core.mimecast.streams import Collection
 from core.models import CollectorConfig, FieldValue, ProcessingRule, SourceConfig
@@ -25,6 +26,16 @@ MAX_FIELDS = 30
 MAX_FILTERS = 50
 FIELD_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Documented in the OpenAPI document (the validators below enforce them with better messages).
+NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+TEXT_PATTERN = r"^[^\x00-\x08\x0b-\x1f\x7f]*$"
+NO_SPACE_PATTERN = r"^[^\s\x00-\x1f\x7f]+$"
+FIELDS_SCHEMA: JsonDict = {
+    "type": "object",
+    "maxProperties": 30,
+    "propertyNames": {"pattern": r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$"},
+    "additionalProperties": {"type": ["string", "boolean", "number"], "maxLength": 1024},
+}
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
 _RE2_OPTIONS.max_mem = 8 << 20
@@ -108,12 +119,14 @@ class SourceConfigIn(BaseModel):
     """`source.config` of a create: the product reference's parameters, plus optional `filters`."""
 
     model_config = STRICT
-    name: str = Field(min_length=1, max_length=128)
-    description: str | None = Field(default=None, max_length=1024)
-    category: str | None = Field(default=None, max_length=1024)
-    fields: dict[str, Any] = Field(default_factory=dict)
-    clientID: str = Field(min_length=1, max_length=256)
-    clientSecret: str = Field(min_length=1, max_length=1024)
+    name: str = Field(min_length=1, max_length=128, json_schema_extra={"pattern": NAME_PATTERN})
+    description: str | None = Field(
+        default=None, max_length=1024, json_schema_extra={"pattern": TEXT_PATTERN}
+    )
+    category: str | None = Field(default=None, max_length=1024, json_schema_extra={"pattern": TEXT_PATTERN})
+    fields: dict[str, Any] = Field(default_factory=dict, json_schema_extra=FIELDS_SCHEMA)
+    clientID: str = Field(min_length=1, max_length=256, json_schema_extra={"pattern": NO_SPACE_PATTERN})
+    clientSecret: str = Field(min_length=1, max_length=1024, json_schema_extra={"pattern": TEXT_PATTERN})
     dataCollection: list[str] = Field(
         min_length=1,
         max_length=len(COLLECTIONS),
@@ -145,8 +158,8 @@ class SourceConfigIn(BaseModel):
 
     @field_validator("clientSecret")
     @classmethod
-    def _secret(cls, value: str) -> str:
-        if _CONTROL.search(value):
+    def _secret(cls, value: str | None) -> str | None:
+        if value is not None and _CONTROL.search(value):
             raise ValueError("must not contain control characters")
         return value
 
@@ -185,7 +198,9 @@ class SourceConfigIn(BaseModel):
 class SourceConfigUpdate(SourceConfigIn):
     """`source.config` of an update: `clientSecret` may be left out or sent as the mask to keep it."""
 
-    clientSecret: str | None = Field(default=None, min_length=1, max_length=1024)  # type: ignore[assignment]
+    clientSecret: str | None = Field(  # type: ignore[assignment]
+        default=None, min_length=1, max_length=1024, json_schema_extra={"pattern": TEXT_PATTERN}
+    )
 
     def new_secret(self) -> str | None:
         return None if self.clientSecret in (None, MASK) else self.clientSecret
@@ -254,11 +269,13 @@ class SourceUpdateRequest(SourceRequest):
 class CollectorIn(BaseModel):
     model_config = STRICT
     collectorType: str = Field(json_schema_extra={"enum": ["Hosted"]})
-    name: str = Field(min_length=1, max_length=128)
-    description: str | None = Field(default=None, max_length=1024)
-    category: str | None = Field(default=None, max_length=1024)
-    fields: dict[str, Any] = Field(default_factory=dict)
-    timeZone: str | None = Field(default=None, max_length=64)
+    name: str = Field(min_length=1, max_length=128, json_schema_extra={"pattern": NAME_PATTERN})
+    description: str | None = Field(
+        default=None, max_length=1024, json_schema_extra={"pattern": TEXT_PATTERN}
+    )
+    category: str | None = Field(default=None, max_length=1024, json_schema_extra={"pattern": TEXT_PATTERN})
+    fields: dict[str, Any] = Field(default_factory=dict, json_schema_extra=FIELDS_SCHEMA)
+    timeZone: str | None = Field(default=None, max_length=64, json_schema_extra={"pattern": TEXT_PATTERN})
     # Read-only parts of a collector as a GET shows it; accepted back and ignored.
     id: str | None = Field(default=None, max_length=64)
     alive: bool | None = None
@@ -303,7 +320,9 @@ class CollectorRequest(BaseModel):
 
 class FieldRequest(BaseModel):
     model_config = STRICT
-    fieldName: str = Field(min_length=1, max_length=128)
+    fieldName: str = Field(
+        min_length=1, max_length=128, json_schema_extra={"pattern": r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"}
+    )
 
     @field_validator("fieldName")
     @classmethod
