@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import re2
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
-from pydantic.json_schema import JsonDict
+from pydantic.config import JsonDict
 
 from core.mimecast.streams import Collection
 from core.models import CollectorConfig, FieldValue, ProcessingRule, SourceConfig
