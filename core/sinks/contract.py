@@ -1,0 +1,104 @@
+"""What every destination promises, and the frozen values it receives.
+
+A sink's `write(batch)` returns only once the destination holds the whole batch; it is idempotent
+per batch id (writing a batch again does not duplicate what the destination can de-duplicate), and
+it raises `FirstPartyGenericError` with the status and a short safe summary when the destination
+fails. Pure values here: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Protocol
+
+from core.errors import FirstPartyGenericError
+
+# Batch and source ids name files and directories, so they keep to a safe alphabet.
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,199}")
+
+
+def _check_id(what: str, value: str) -> None:
+    if not _SAFE_ID.fullmatch(value):
+        raise ValueError(f"{what} {value!r} must be 1-200 of A-Z a-z 0-9 . _ - and not start with . _ -")
+
+
+@dataclass(frozen=True)
+class Message:
+    """One record on its way out: a stable id, its log type, its metadata and its JSON object text."""
+
+    id: str
+    log_type: str
+    metadata: Mapping[str, str] = field(repr=False)
+    text: str = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.metadata, MappingProxyType):
+            object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+        # Cheap guards: one JSON object on one line (json.dumps never writes a raw newline).
+        if (
+            not (self.text.startswith("{") and self.text.endswith("}"))
+            or "\n" in self.text
+            or "\r" in self.text
+        ):
+            raise ValueError(f"message {self.id!r}: text must be one JSON object on one line")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The messages of one page, under a deterministic id: the unit a sink writes exactly once."""
+
+    id: str
+    source_id: str
+    collector: str
+    source: str
+    collection: str
+    messages: tuple[Message, ...]
+
+    def __post_init__(self) -> None:
+        _check_id("batch id", self.id)
+        _check_id("source id", self.source_id)
+        _check_id("collection", self.collection)
+
+
+class Sink(Protocol):
+    """A destination. Implementations: FileSink, HttpSink, MemorySink."""
+
+    def write(self, batch: Batch) -> None:
+        """Deliver the batch or raise FirstPartyGenericError; safe to call again with the same batch."""
+        ...
+
+    def healthcheck(self) -> None:
+        """Raise FirstPartyGenericError when the destination cannot take data now."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and handles; the sink is not used afterwards."""
+        ...
+
+
+def status_error(status: int, reason: str = "") -> FirstPartyGenericError | None:
+    """The contract's reading of a destination's answer: None for 2xx, else the error to raise.
+
+    429 and 5xx mean "not now" (code `destination.unavailable`); any other status means the
+    destination refused the request (`destination.rejected`), e.g. a wrong URL or a revoked token.
+    Both are FirstPartyGeneric errors, retried within the contract's 90-minute window.
+    """
+    if 200 <= status < 300:
+        return None
+    text = f"HTTP {status} {reason}".rstrip()
+    if status == 429 or status >= 500:
+        return FirstPartyGenericError(f"destination unavailable: {text}", status=status, code=UNAVAILABLE)
+    return FirstPartyGenericError(f"destination rejected the request: {text}", status=status, code=REJECTED)
+
+
+def unreachable(detail: str) -> FirstPartyGenericError:
+    """The destination could not be reached or written at all (network, disk)."""
+    return FirstPartyGenericError(f"destination unreachable: {detail}", code=UNREACHABLE)
+
+
+UNAVAILABLE = "destination.unavailable"
+REJECTED = "destination.rejected"
+UNREACHABLE = "destination.unreachable"
