@@ -1,0 +1,127 @@
+"""Source and collector bodies: the product reference's JSON as it is, and what a PUT may leave out."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from api.errors import validation_message
+from api.schemas import FieldRequest, SourceRequest, SourceUpdateRequest
+from core.models import ProcessingRule
+from core.store.secrets import MASK
+
+# Verbatim from spec/sumo-mimecast-source.txt, "Mimecast Source JSON example".
+PRODUCT_EXAMPLE = """
+{
+"api.version": "v1",
+"source": {
+"config": {
+"name": "Mimecast",
+"description": "Mimecast",
+"category": "Mimecast",
+"clientID": "XXXgXXXXXXXxfkNsaXXXXo8VqkXXXixRf5VlnwcXXXXXchX",
+"clientSecret": "XXXgXXXXXXXxfkNsaXXXXo8VqkXXXixRf5VlnwcXXXXXchX",
+"dataCollection": [
+"siem",
+"dlp",
+"auditEvent",
+"holdMessageList"
+]
+},
+"schemaRef": {
+"type": "Mimecast"
+},
+"sourceType": "Universal"
+}
+}
+"""
+
+
+def example() -> dict[str, Any]:
+    parsed: dict[str, Any] = json.loads(PRODUCT_EXAMPLE)
+    return parsed
+
+
+def rejected(model: type[SourceRequest], body: dict[str, Any]) -> str:
+    with pytest.raises(ValidationError) as refused:
+        model.model_validate_json(json.dumps(body))
+    return validation_message(refused.value.errors())
+
+
+def test_the_product_reference_example_is_accepted_verbatim() -> None:
+    request = SourceRequest.model_validate_json(PRODUCT_EXAMPLE)
+    config = request.source.config.to_config()
+
+    assert config.name == "Mimecast"
+    assert config.client_id == "XXXgXXXXXXXxfkNsaXXXXo8VqkXXXixRf5VlnwcXXXXXchX"
+    assert config.data_collection == ("siem", "dlp", "auditEvent", "holdMessageList")
+    assert request.source.config.new_secret() == "XXXgXXXXXXXxfkNsaXXXXo8VqkXXXixRf5VlnwcXXXXXchX"
+    assert "clientSecret" not in config.to_json()
+
+
+def test_a_create_needs_the_secret_but_an_update_may_omit_it_or_send_the_mask() -> None:
+    body = example()
+    del body["source"]["config"]["clientSecret"]
+    assert rejected(SourceRequest, body) == "source.config.clientSecret: field required"
+    assert SourceUpdateRequest.model_validate(body).source.config.new_secret() is None
+    body["source"]["config"]["clientSecret"] = MASK
+    assert SourceUpdateRequest.model_validate(body).source.config.new_secret() is None
+    body["source"]["config"]["clientSecret"] = "a-new-secret"
+    assert SourceUpdateRequest.model_validate(body).source.config.new_secret() == "a-new-secret"
+
+
+def test_schema_ref_and_source_type_are_fixed_on_create_and_not_modifiable_on_update() -> None:
+    body = example()
+    body["source"]["sourceType"] = "HTTP"
+    assert "must be 'Universal'" in rejected(SourceRequest, body)
+    assert "source.sourceType: not modifiable" in rejected(SourceUpdateRequest, body)
+
+
+def test_a_get_answer_can_be_sent_back_as_an_update() -> None:
+    body = example()
+    body["source"].update(id="abc", state={"state": "Error"}, droppedFields=["team"])
+    body["source"]["config"]["clientSecret"] = MASK
+    assert SourceUpdateRequest.model_validate(body).source.id == "abc"
+
+
+def test_processing_rules_become_rules_and_a_mask_rule_defaults_to_hash_signs() -> None:
+    body = example()
+    body["source"]["config"]["filters"] = [
+        {"name": "drop", "filterType": "Exclude", "regexp": ".*spam.*"},
+        {"name": "hide", "filterType": "Mask", "regexp": '.*"senderIP":"([^"]+)".*'},
+    ]
+    rules = SourceRequest.model_validate(body).source.config.to_config().filters
+    assert rules == (
+        ProcessingRule("drop", "Exclude", ".*spam.*", None),
+        ProcessingRule("hide", "Mask", '.*"senderIP":"([^"]+)".*', "#"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("regexp", "problem"),
+    [
+        ("(unclosed", "does not compile as an RE2 regular expression: missing )"),
+        ("(?<=lookbehind)x", "does not compile as an RE2 regular expression"),
+        (r"(a)\1", "does not compile as an RE2 regular expression"),
+    ],
+)
+def test_a_rule_that_re2_cannot_compile_is_refused_with_the_reason(regexp: str, problem: str) -> None:
+    body = example()
+    body["source"]["config"]["filters"] = [{"name": "r", "filterType": "Exclude", "regexp": regexp}]
+    assert rejected(SourceRequest, body).startswith(f"source.config.filters[0].regexp: {problem}")
+
+
+def test_a_single_data_collection_string_is_read_as_a_list_of_one() -> None:
+    body = copy.deepcopy(example())
+    body["source"]["config"]["dataCollection"] = "dlp"
+    assert SourceRequest.model_validate(body).source.config.dataCollection == ["dlp"]
+
+
+def test_field_schema_names_reserve_the_underscore_for_built_ins() -> None:
+    with pytest.raises(ValidationError, match="built-in"):
+        FieldRequest.model_validate({"fieldName": "_siemForward"})
+    assert FieldRequest.model_validate({"fieldName": "team"}).fieldName == "team"

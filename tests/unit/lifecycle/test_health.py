@@ -1,0 +1,104 @@
+"""Health events: the contract's schema, one open event per problem, resolved by a Healthy event."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from core.errors import ErrorType
+from core.lifecycle.health import (
+    HEALTHY_EVENT,
+    HealthEvent,
+    ResourceIdentity,
+    Severity,
+    Status,
+    event_name,
+    problem,
+    recovery,
+)
+from core.lifecycle.states import StateError
+
+T0 = datetime(2024, 6, 1, 12, tzinfo=UTC)
+SOURCE = ResourceIdentity(collector_id="c1", collector_name="Mail", id="s1", name="Mimecast")
+BAD_CREDENTIALS = StateError(ErrorType.THIRD_PARTY_CONFIG, "Client credentials are invalid", 401)
+UPSTREAM_DOWN = StateError(ErrorType.THIRD_PARTY_GENERIC, "503 Service Unavailable", 503)
+
+
+def test_a_config_error_opens_an_unhealthy_error_event_with_the_contract_shape() -> None:
+    event = problem(BAD_CREDENTIALS, SOURCE, T0, "E1", open_events={}, final=False)
+
+    assert event.to_json() == {
+        "eventId": "E1",
+        "eventName": "ThirdPartyConfigError",
+        "eventType": "Health-Change",
+        "status": "UnHealthy",
+        "severityLevel": "Error",
+        "eventTime": "2024-06-01T12:00:00Z",
+        "eventFormatVersion": "1.0",
+        "subsystem": "Collection",
+        "details": {
+            "trackerId": "ThirdPartyConfigError",
+            "name": "Third party configuration error",
+            "description": "401: Client credentials are invalid",
+        },
+        "resourceIdentity": {
+            "collectorId": "c1",
+            "collectorName": "Mail",
+            "id": "s1",
+            "name": "Mimecast",
+            "type": "Source",
+        },
+    }
+
+
+def test_event_names_follow_the_error_types() -> None:
+    assert [event_name(kind) for kind in ErrorType] == [
+        "ThirdPartyConfigError",
+        "ThirdPartyGenericError",
+        "FirstPartyGenericError",
+    ]
+
+
+def test_a_generic_error_is_a_warning_while_retried_and_an_error_once_the_window_ran_out() -> None:
+    assert problem(UPSTREAM_DOWN, SOURCE, T0, "E1", open_events={}, final=False).severity is Severity.WARNING
+    assert problem(UPSTREAM_DOWN, SOURCE, T0, "E1", open_events={}, final=True).severity is Severity.ERROR
+
+
+def test_the_same_problem_again_refreshes_the_open_event_instead_of_opening_another() -> None:
+    first = problem(UPSTREAM_DOWN, SOURCE, T0, "E1", open_events={}, final=False)
+    again = problem(
+        UPSTREAM_DOWN,
+        SOURCE,
+        T0 + timedelta(minutes=5),
+        "E2",
+        open_events={first.event_name: first},
+        final=False,
+    )
+    assert again.event_id == "E1"
+    assert again.time == T0 + timedelta(minutes=5)
+
+
+def test_a_different_problem_opens_its_own_event() -> None:
+    first = problem(UPSTREAM_DOWN, SOURCE, T0, "E1", open_events={}, final=False)
+    other = problem(BAD_CREDENTIALS, SOURCE, T0, "E2", open_events={first.event_name: first}, final=False)
+    assert other.event_id == "E2"
+
+
+def test_recovery_with_nothing_open_emits_nothing() -> None:
+    assert recovery({}, SOURCE, T0, "H1") is None
+
+
+def test_recovery_resolves_every_open_event_with_one_healthy_event() -> None:
+    warning = problem(UPSTREAM_DOWN, SOURCE, T0, "E1", open_events={}, final=False)
+    error = problem(BAD_CREDENTIALS, SOURCE, T0 + timedelta(seconds=1), "E2", open_events={}, final=False)
+    healthy = recovery({warning.event_name: warning, error.event_name: error}, SOURCE, T0, "H1")
+
+    assert healthy is not None
+    assert healthy.event_name == HEALTHY_EVENT
+    assert healthy.status is Status.HEALTHY
+    assert healthy.severity is Severity.ERROR
+    assert healthy.description == "resolved: ThirdPartyGenericError, ThirdPartyConfigError"
+
+
+def test_events_round_trip_through_json() -> None:
+    event = problem(BAD_CREDENTIALS, SOURCE, T0, "E1", open_events={}, final=False)
+    assert HealthEvent.from_json(event.to_json()) == event
