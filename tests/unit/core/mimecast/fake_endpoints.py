@@ -28,13 +28,16 @@ class Bounds(Enum):
     HALF_OPEN = "[from, to)"
     CLOSED = "[from, to]"
     OPEN_LEFT = "(from, to]"
+    OPEN = "(from, to)"
 
     def holds(self, time: datetime, start: datetime, end: datetime) -> bool:
         if self is Bounds.HALF_OPEN:
             return start <= time < end
         if self is Bounds.CLOSED:
             return start <= time <= end
-        return start < time <= end
+        if self is Bounds.OPEN_LEFT:
+            return start < time <= end
+        return start < time < end
 
 
 @dataclass
