@@ -122,13 +122,17 @@ async def add_client(request: Request, sim: Simulation) -> Response:
 
 
 async def revoke_client(request: Request, sim: Simulation) -> Response:
-    client = sim.clients[request.path_params["client_id"]]
+    client = sim.clients.get(request.path_params["client_id"])
+    if client is None:
+        return _error(404, f"no client {request.path_params['client_id']!r}")
     client.revoked = True
     return json_response({"client_id": client.client_id, "revoked": True})
 
 
 async def rotate_client(request: Request, sim: Simulation) -> Response:
-    client = sim.clients[request.path_params["client_id"]]
+    client = sim.clients.get(request.path_params["client_id"])
+    if client is None:
+        return _error(404, f"no client {request.path_params['client_id']!r}")
     body = await _json(request)
     client.client_secret = str(body.get("client_secret") or secrets.token_urlsafe(24))
     client.revoked = False
@@ -172,9 +176,12 @@ async def truth(request: Request, sim: Simulation) -> Response:
     collection = params.get("collection", "")
     if collection not in COLLECTIONS:
         raise ValueError(f"collection must be one of {', '.join(COLLECTIONS)}")
+    via = params.get("via", "batch")
+    if via not in ("batch", "streaming"):
+        raise ValueError("via must be batch or streaming (it matters for siem only)")
     since = _moment(params.get("since"))
     until = _moment(params.get("until"))
-    ids = truth_ids(sim, collection, params.get("via", "batch"), since, until)
+    ids = truth_ids(sim, collection, via, since, until)
     return json_response({"collection": collection, "count": len(ids), "ids": ids})
 
 

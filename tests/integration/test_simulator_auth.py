@@ -284,3 +284,11 @@ def test_reset_brings_back_the_configured_credentials(
 
     assert http.post("/oauth/token", data=token_form()).status_code == 200
     assert http.post("/oauth/token", data=token_form("extra", "extra-secret")).status_code == 401
+
+
+@pytest.mark.parametrize("action", ["revoke", "rotate"])
+def test_revoking_or_rotating_an_unknown_client_is_a_404(simulator: SimulatorProcess, action: str) -> None:
+    response = simulator.control.post(f"/_sim/clients/nobody/{action}")
+
+    assert response.status_code == 404
+    assert "nobody" in response.json()["error"]

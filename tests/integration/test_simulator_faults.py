@@ -9,7 +9,7 @@ import time
 import zlib
 from collections.abc import Iterator
 from contextlib import closing
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -456,3 +456,49 @@ def test_state_counts_the_calls_of_every_route_faulted_or_not(
     assert calls == {"token": 1, "batch": 2, "dlp": 3, "audit": 1, "hold": 2, "streaming": 2, "files": 2}
     sim.reset()
     assert sim.state()["calls"] == {}
+
+
+# The ground truth's own contract
+
+
+def test_the_truth_answers_collection_count_and_ids(sim: SimulatorProcess) -> None:
+    answer = sim.control.get("/_sim/truth", params={"collection": "dlp"}).json()
+
+    assert set(answer) == {"collection", "count", "ids"}
+    assert answer["collection"] == "dlp"
+    assert answer["count"] == len(answer["ids"]) > 0
+    assert len(set(answer["ids"])) == answer["count"]
+
+
+def test_the_truth_takes_its_bounds_as_epoch_ms_or_iso_times(sim: SimulatorProcess) -> None:
+    now = sim_now(sim)
+    since, until = int(now.timestamp() * 1000) - 3_600_000, int(now.timestamp() * 1000) - 1_800_000
+    as_iso = {
+        "since": datetime.fromtimestamp(since / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "until": datetime.fromtimestamp(until / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S+0000"),
+    }
+
+    by_ms = sim.truth("auditEvent", since=since, until=until)
+    by_iso = sim.truth("auditEvent", **as_iso)
+
+    assert by_ms
+    assert by_ms == by_iso
+    assert set(by_ms) < set(sim.truth("auditEvent"))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param({"collection": "mail"}, id="an unknown collection"),
+        pytest.param({}, id="no collection"),
+        pytest.param({"collection": "siem", "via": "legacy"}, id="an unknown way"),
+        pytest.param({"collection": "dlp", "since": "an hour ago"}, id="a bound that is no time"),
+    ],
+)
+def test_a_truth_question_the_simulator_cannot_answer_is_a_400(
+    sim: SimulatorProcess, params: dict[str, str]
+) -> None:
+    response = sim.control.get("/_sim/truth", params=params)
+
+    assert response.status_code == 400
+    assert response.json()["error"]

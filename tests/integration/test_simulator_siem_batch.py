@@ -20,15 +20,17 @@ from tests.support.simulator import CLIENT_ID, CLIENT_SECRET, SimulatorProcess
 
 LISTING = "/siem/v1/batch/events/cg"
 ISO_MS_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-# A simulator whose backlog crosses midnight (2024-06-04 22:07 to 2024-06-05 02:07), with files
-# published the moment their 15-minute period ends, and a clock that moves only when told.
+# A simulator whose backlog crosses midnight (2024-06-04 22:07 to 2024-06-05 02:07), with a clock
+# that moves only when told. Files come out within 10 minutes of the end of their 15-minute period,
+# so at start some files of the period that ended at 02:00 are out and others are not.
 DATED = {
     "start": "2024-06-05T02:07:00Z",
     "backlog_hours": 4,
     "batch_lag_minutes": 0,
-    "batch_jitter_minutes": 0,
+    "batch_jitter_minutes": 10,
     "clock_frozen": True,
 }
+LAST_PERIOD = int(datetime(2024, 6, 5, 1, 45, tzinfo=UTC).timestamp() * 1000) // (15 * 60_000)
 MIDNIGHT_MS = int(datetime(2024, 6, 5, tzinfo=UTC).timestamp() * 1000)
 
 Event = dict[str, Any]
@@ -206,6 +208,18 @@ def test_following_next_page_to_the_end_yields_every_published_file_once(
     assert sorted(ids) == sorted(sim.truth("siem"))
 
 
+def test_a_file_is_listed_only_once_its_period_ended_and_the_lag_passed(
+    sim: SimulatorProcess, api: httpx.Client, files: httpx.Client
+) -> None:
+    lag_ms = int(sim.state()["options"]["batch_lag_minutes"] * 60_000)
+    now_ms = int(sim_now(sim).timestamp() * 1000)
+
+    urls = distinct_urls(pages_to_the_end(api))
+
+    newest = max(event["timestamp"] for url in urls for event in events_of(files, url))
+    assert newest < now_ms - lag_ms
+
+
 def test_a_caught_up_page_is_empty_and_still_carries_a_next_page(api: httpx.Client) -> None:
     last = pages_to_the_end(api)[-1]
 
@@ -235,6 +249,27 @@ def test_files_published_after_catching_up_come_through_the_same_next_page(
     ids = ids_before + ids_of(files, distinct_urls(after))
     assert len(ids) == len(set(ids))
     assert sorted(ids) == sorted(sim.truth("siem"))
+
+
+def period_of(url: str) -> int:
+    """The period a file covers, as the simulator names its files (`<period>-<type>-<part>`)."""
+    return int(Path(urlparse(url).path).name.split("-")[0])
+
+
+def test_a_file_published_late_in_an_already_listed_period_comes_after_catching_up(
+    dated: SimulatorProcess, dated_api: httpx.Client, files: httpx.Client
+) -> None:
+    before = pages_to_the_end(dated_api)
+    assert LAST_PERIOD in {period_of(url) for url in distinct_urls(before)}
+
+    dated.advance(7 * 60)  # 02:14: every file of 01:45-02:00 is out, none of the next period
+    after = pages_to_the_end(dated_api, nextPage=before[-1]["@nextPage"])
+
+    late = distinct_urls(after)
+    assert late
+    assert {period_of(url) for url in late} == {LAST_PERIOD}
+    ids = ids_of(files, distinct_urls(before) + late)
+    assert sorted(ids) == sorted(dated.truth("siem"))
 
 
 def test_page_size_counts_files_and_is_capped_at_100(
