@@ -1,0 +1,118 @@
+"""A whole deployment for a test module: private Redis, simulator, Celery worker(s) and the API.
+
+Each piece is a real process on loopback; `logs()` gathers what they wrote, for the sweeps that
+prove no secret leaked.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from tests.support.api_server import ApiServer, RecordingClient
+from tests.support.celery_worker import CeleryWorker, base_env
+from tests.support.redis_server import RedisServer
+from tests.support.simulator import SimulatorProcess
+
+PRODUCT_EXAMPLE_SECRET = "XXXgXXXXXXXxfkNsaXXXXo8VqkXXXixRf5VlnwcXXXXXchX"
+
+
+@dataclass
+class Stack:
+    directory: Path
+    redis_server: RedisServer
+    api: ApiServer
+    simulator: SimulatorProcess | None = None
+    workers: list[CeleryWorker] = field(default_factory=list)
+    clients: list[RecordingClient] = field(default_factory=list)
+
+    def client(self, auth: tuple[str, str] | None = None, **options: Any) -> RecordingClient:
+        """An API client over the socket (admin credentials unless `auth` is given)."""
+        made = self.api.client(auth=auth, **options) if auth is not None else self.api.client(**options)
+        self.clients.append(made)
+        return made
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.redis_server.url)
+
+    def logs(self) -> str:
+        texts = [self.api.log(), *(worker.log() for worker in self.workers)]
+        return "\n".join(texts)
+
+    def responses(self) -> bytes:
+        return b"\n".join(seen for client in self.clients for seen in client.seen)
+
+    def add_mimecast_client(self, client_id: str, secret: str) -> None:
+        assert self.simulator is not None
+        body = {
+            "client_id": client_id,
+            "client_secret": secret,
+            "collections": ["siem", "dlp", "auditEvent", "holdMessageList"],
+        }
+        self.simulator.control.post("/_sim/clients", json=body).raise_for_status()
+
+
+@contextmanager
+def running_stack(directory: Path, *, workers: int = 0, simulator: bool = False) -> Iterator[Stack]:
+    with ExitStack() as cleanup:
+        server = RedisServer(directory / "redis")
+        server.start()
+        cleanup.callback(server.stop)
+        sim = None
+        if simulator:
+            sim = SimulatorProcess(directory)
+            sim.start()
+            cleanup.callback(sim.stop)
+        env = base_env(server.url, sim.url if sim is not None else None)
+        started = []
+        for index in range(workers):
+            worker = CeleryWorker(directory, env, name=f"w{index + 1}")
+            worker.start()
+            cleanup.callback(worker.stop)
+            started.append(worker)
+        api = ApiServer(directory, env)
+        api.start()
+        cleanup.callback(api.stop)
+        stack = Stack(directory, server, api, sim, started)
+        cleanup.callback(lambda: [client.close() for client in stack.clients])
+        yield stack
+
+
+def wait_for(check: Any, timeout: float = 10.0, what: str = "condition") -> Any:
+    """Poll `check()` until it returns something truthy; that value, or TimeoutError."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} not reached within {timeout}s (last: {last!r})")
+
+
+def every_value(client: redis.Redis) -> Iterator[tuple[bytes, bytes]]:
+    """(key, stored bytes) for every key of every type, for sweeps."""
+    for key in client.scan_iter(count=1000):
+        kind = client.type(key)
+        kind = kind.decode() if isinstance(kind, bytes) else kind
+        if kind == "string":
+            yield key, client.get(key) or b""
+        elif kind == "hash":
+            for name, value in client.hgetall(key).items():
+                yield key, name + b"=" + value
+        elif kind == "list":
+            for item in client.lrange(key, 0, -1):
+                yield key, item
+        elif kind == "set":
+            for item in client.smembers(key):
+                yield key, item
+        elif kind == "zset":
+            for item, _ in client.zrange(key, 0, -1, withscores=True):
+                yield key, item
+        yield key, key
