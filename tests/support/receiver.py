@@ -101,7 +101,9 @@ class Receiver:
         if self._server is not None:
             return
         self._server = _Server(("127.0.0.1", self.port), self)
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"receiver-{self.port}")
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"receiver-{self.port}"
+        )
         self._thread.start()
 
     def stop(self) -> None:

@@ -49,7 +49,7 @@ def regexp(template: str, key: str) -> str:
     return template.format(key=re.escape(json.dumps(key, ensure_ascii=False)[1:-1]))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(record=records, data=st.data(), kind=st.sampled_from(["Mask", "Hash"]), mask=masks)
 def test_mask_and_hash_output_is_a_json_object_or_the_message_is_withheld(
     record: dict[str, Any], data: st.DataObject, kind: str, mask: str
@@ -70,7 +70,7 @@ def test_mask_and_hash_output_is_a_json_object_or_the_message_is_withheld(
 
 @settings(deadline=None)
 @given(record=records, data=st.data(), mask=masks)
-def test_masking_a_string_value_never_withholds_and_masking_again_changes_nothing(
+def test_masking_a_string_value_never_withholds_and_masking_the_whole_value_is_a_fixed_point(
     record: dict[str, Any], data: st.DataObject, mask: str
 ) -> None:
     # Given a record with a string value under some key, masked with the idiomatic `"key":"(...)"` rule
@@ -80,11 +80,13 @@ def test_masking_a_string_value_never_withholds_and_masking_again_changes_nothin
     rules = compile_rules([{"name": "r", "filterType": "Mask", "regexp": regexp(shape, key), "mask": mask}])
     # When it runs, and runs again on its own output
     once = rules.apply(message_text(record))
+    twice = rules.apply(once.text or "")
+    # Then the message is kept; and with the escape-aware idiom, which captures the whole value,
+    # masking is a fixed point. (`[^"]*` stops at a quote inside the value: the first pass masks up
+    # to it, a second pass would mask the rest.)
     assert once.verdict is Verdict.KEPT
-    assert once.text is not None
-    twice = rules.apply(once.text)
-    # Then the message is kept, and masking is a fixed point: a retried batch masks to the same bytes
-    assert twice.text == once.text
+    if shape == REGEXPS[1]:
+        assert twice.text == once.text
 
 
 @settings(deadline=None)
