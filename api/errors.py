@@ -108,7 +108,11 @@ def validation_message(errors: Sequence[dict[str, Any]]) -> str:
     """Up to five `field: problem` pairs, most specific first as pydantic lists them."""
     seen: list[str] = []
     for error in errors:
-        line = f"{field_path(error.get('loc', ()))}: {_phrase(error)}"
+        where = field_path(error.get("loc", ()))
+        if error.get("type") == "json_invalid":
+            position = next((part for part in error.get("loc", ()) if isinstance(part, int)), None)
+            where = "body" if position is None else f"body (at character {position})"
+        line = f"{where}: {_phrase(error)}"
         if line not in seen:
             seen.append(line)
     shown = "; ".join(seen[:MAX_LISTED_PROBLEMS])
@@ -124,14 +128,17 @@ def validation_code(request: Request) -> str:
     return "request.validation.failed"
 
 
+_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
+
+
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route serves on this path (each verb is its own route)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods.update(getattr(route, "methods", None) or ())
-    return sorted(methods)
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
 
 
 def install(app: FastAPI) -> None:
