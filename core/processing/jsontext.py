@@ -17,16 +17,18 @@ from core.models import JsonObject
 
 Span = tuple[int, int]
 
+_UTF8_TEXT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+_ASCII_TEXT = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 _STRING_LITERAL = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 
 
 def message_text(raw: JsonObject) -> str:
     """The JSON text rules see and destinations receive: keys as received, no spaces, UTF-8."""
-    text = json.dumps(raw, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    text = _UTF8_TEXT(raw)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate: keep it as an escape so the text stays UTF-8
-        text = json.dumps(raw, separators=(",", ":"), allow_nan=False)
+        text = _ASCII_TEXT(raw)
     return text
 
 

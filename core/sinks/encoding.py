@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 from core.sinks.contract import Batch, Message
 
+_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
 MAX_REQUEST_BYTES = 1_000_000  # the protocol asks for requests under 1 MB before compression
 
 # `_source`, `_sourceCategory` and `_collector` travel in their own headers; the rest in X-Sumo-Fields.
@@ -63,15 +65,29 @@ def request_headers(metadata: Mapping[str, str]) -> list[tuple[str, bytes]]:
     return headers
 
 
-def ndjson_line(batch: Batch, message: Message) -> str:
+def ndjson_line(batch: Batch, message: Message, metadata_json: str | None = None) -> str:
     """One line of the file destination; `message` is embedded as the record's own JSON text."""
+    if metadata_json is None:
+        metadata_json = _json(dict(message.metadata))
     return (
-        f'{{"id":{json.dumps(message.id, ensure_ascii=False)},'
-        f'"dataCollection":{json.dumps(batch.collection, ensure_ascii=False)},'
-        f'"logType":{json.dumps(message.log_type, ensure_ascii=False)},'
-        f'"metadata":{json.dumps(dict(message.metadata), ensure_ascii=False, separators=(",", ":"))},'
+        f'{{"id":{_json(message.id)},'
+        f'"dataCollection":{_json(batch.collection)},'
+        f'"logType":{_json(message.log_type)},'
+        f'"metadata":{metadata_json},'
         f'"message":{message.text}}}\n'
     )
+
+
+def ndjson_lines(batch: Batch) -> bytes:
+    """The whole batch as the file destination's lines, UTF-8; shared metadata is encoded once."""
+    encoded: dict[int, str] = {}
+    lines = []
+    for message in batch.messages:
+        key = id(message.metadata)
+        if key not in encoded:
+            encoded[key] = _json(dict(message.metadata))
+        lines.append(ndjson_line(batch, message, encoded[key]))
+    return "".join(lines).encode("utf-8")
 
 
 @dataclass(frozen=True)

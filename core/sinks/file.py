@@ -23,7 +23,7 @@ from pathlib import Path
 from core.clock import Clock, SystemClock
 from core.models import JsonObject
 from core.sinks.contract import Batch, unreachable
-from core.sinks.encoding import ndjson_line
+from core.sinks.encoding import ndjson_lines
 
 CLAIMS = ".batches"
 
@@ -73,7 +73,7 @@ class FileSink:
         temporary = target.parent / f".{batch.id}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
         try:
             with temporary.open("xb") as handle:
-                handle.write("".join(ndjson_line(batch, message) for message in batch.messages).encode())
+                handle.write(ndjson_lines(batch))
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, target)
