@@ -79,6 +79,12 @@ class Sink(Protocol):
         ...
 
 
+# The `code` of a destination failure, for logs and health events.
+UNAVAILABLE = "destination.unavailable"  # 429 or 5xx: try again later
+REJECTED = "destination.rejected"  # any other non-2xx status: the destination refuses this request
+UNREACHABLE = "destination.unreachable"  # no answer at all: network down, directory unusable
+
+
 def status_error(status: int, reason: str = "") -> FirstPartyGenericError | None:
     """The contract's reading of a destination's answer: None for 2xx, else the error to raise.
 
@@ -97,8 +103,3 @@ def status_error(status: int, reason: str = "") -> FirstPartyGenericError | None
 def unreachable(detail: str) -> FirstPartyGenericError:
     """The destination could not be reached or written at all (network, disk)."""
     return FirstPartyGenericError(f"destination unreachable: {detail}", code=UNREACHABLE)
-
-
-UNAVAILABLE = "destination.unavailable"
-REJECTED = "destination.rejected"
-UNREACHABLE = "destination.unreachable"
