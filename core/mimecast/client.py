@@ -146,6 +146,8 @@ class MimecastClient:
 
 
 def _read_head(response: httpx.Response) -> bytes:
+    if response.is_stream_consumed:  # a transport that already read the body
+        return response.content[:ERROR_BODY_LIMIT]
     head = b""
     for block in response.iter_raw(ERROR_BODY_LIMIT):
         head += block
@@ -156,4 +158,7 @@ def _read_head(response: httpx.Response) -> bytes:
 
 def _raw(response: httpx.Response, host: str) -> Iterator[bytes]:
     with _upstream(f"batch file on {host}"):
+        if response.is_stream_consumed:  # a transport that already read the body
+            yield response.content
+            return
         yield from response.iter_raw(RAW_CHUNK_BYTES)
