@@ -76,7 +76,11 @@ class Fetcher:
         self._listings = listings if listings is not None else MemoryListingCache()
 
     def pages(self, spec: StreamSpec, cursor: Cursor) -> Iterator[Page]:
-        """Pages from `cursor` until the stream has nothing more right now; empty when not due."""
+        """Pages from `cursor` until the stream has nothing more right now; empty when not due.
+
+        A caller that stops early closes the iterator (`contextlib.closing`), which closes an
+        open batch-file download at once.
+        """
         if spec.paging is PagingKind.BATCH:
             if not isinstance(cursor, BatchCursor):
                 raise TypeError(f"{spec.name} reads from a BatchCursor")
