@@ -31,7 +31,7 @@ CHECKS = ",".join(
 )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with running_stack(tmp_path_factory.mktemp("schemathesis")) as running:
         yield running
