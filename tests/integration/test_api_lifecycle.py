@@ -451,3 +451,24 @@ def test_no_secret_is_stored_logged_or_answered_in_clear(stack: Stack, api: http
     source_id = create(api, collector_id, source_body("sweep", client_id, secret))["id"]
     reaches(api, collector_id, source_id, "Authenticated")
     assert_no_clear_secret(stack)
+
+
+def test_a_mimecast_outage_at_start_is_retried_shown_as_a_warning_and_resolved_on_recovery(
+    stack: Stack, api: httpx.Client
+) -> None:
+    client_id, secret = credential(stack)
+    collector_id = collector(api)
+    assert stack.simulator is not None
+    stack.simulator.fault("token", kind="status", status=503, count=1)
+
+    source_id = create(api, collector_id, source_body("outage", client_id, secret))["id"]
+
+    failed = reaches(api, collector_id, source_id, "Error")
+    assert (failed["error"]["type"], failed["error"]["code"]) == ("ThirdPartyGeneric", 503)
+    [event] = open_events(api, source_id)
+    assert (event["eventName"], event["severityLevel"]) == ("ThirdPartyGenericError", "Warning")
+    # Retried with backoff (5 s base, jittered), without any operator action.
+    wait_for(lambda: state_of(api, collector_id, source_id)["state"] == "Authenticated", timeout=15)
+    assert open_events(api, source_id) == []
+    reasons = [entry["reason"] for entry in history(api, collector_id, source_id)]
+    assert "start task picked it up (attempt 2)" in reasons
