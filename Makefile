@@ -25,7 +25,7 @@ types: $(STAMP)
 	$(BIN)/mypy core simulator cli
 
 test: $(STAMP) redis-server lint types
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 2
 
 run: $(STAMP) redis-server
 	$(BIN)/mimecast-source run
