@@ -22,7 +22,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 types: $(STAMP)
-	$(BIN)/mypy core simulator cli
+	$(BIN)/mypy core simulator cli api worker tasks bench
 
 test: $(STAMP) redis-server lint types
 	$(BIN)/pytest -n 2

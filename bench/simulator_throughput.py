@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -76,7 +77,7 @@ def main() -> None:
             files = httpx.Client(timeout=300)
             window = {"from": "2000-01-01T00:00:00+0000", "to": "2100-01-01T00:00:00+0000"}
             audit_window = {"startDateTime": window["from"], "endDateTime": window["to"]}
-            runs = {
+            runs: dict[str, Callable[[], tuple[int, int]]] = {
                 "siem batch files": lambda: _siem_pass(client, files),
                 "dlp /api": lambda: _api_pass(client, "/api/dlp/get-logs", window),
                 "audit /api": lambda: _api_pass(client, "/api/audit/get-audit-events", audit_window),
