@@ -142,3 +142,8 @@ def fields() -> str:
 def field_names() -> str:
     """Hash of field name (case-folded) -> field id: the atomic claim that keeps field names unique."""
     return f"{PREFIX}:field-names"
+
+
+def counter(name: str) -> str:
+    """Hash of one counter's series: `label=value,...` -> count (see `core/store/counters.py`)."""
+    return f"{PREFIX}:counter:{name}"

@@ -1,0 +1,62 @@
+"""Monotonic counters in Redis, shared by every worker and read by `/metrics` at scrape time.
+
+Counting in Redis rather than in each process keeps the figures right across prefork children,
+worker restarts and scaling; a counter is a hash `name -> {labels: count}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import redis
+
+from core.store import keys
+from core.store.streams import redis_failures
+
+RECORDS_FORWARDED = "records_forwarded"  # labels: source, collection
+PAGES_FETCHED = "pages_fetched"  # labels: source, collection
+ERRORS = "errors"  # labels: source, collection, type
+QUARANTINED_LINES = "quarantined_lines"  # labels: source, collection
+NAMES = (RECORDS_FORWARDED, PAGES_FETCHED, ERRORS, QUARANTINED_LINES)
+
+Labels = tuple[tuple[str, str], ...]
+
+
+def _field(labels: Mapping[str, str]) -> str:
+    for name, value in labels.items():
+        if any(mark in f"{name}{value}" for mark in ",="):
+            raise ValueError(f"counter label {name}={value!r} holds ',' or '='")
+    return ",".join(f"{name}={labels[name]}" for name in sorted(labels))
+
+
+def _labels(field: str) -> Labels:
+    return tuple(tuple(pair.split("=", 1)) for pair in field.split(",") if pair)  # type: ignore[misc]
+
+
+class Counters:
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+
+    def add(self, name: str, labels: Mapping[str, str], amount: int = 1) -> None:
+        if amount:
+            with redis_failures("counter"):
+                self._redis.hincrby(keys.counter(name), _field(labels), amount)
+
+    def read(self, name: str) -> dict[Labels, int]:
+        with redis_failures("counter read"):
+            raw = self._redis.hgetall(keys.counter(name))
+        return {_labels(_text(field)): int(value) for field, value in raw.items()}
+
+    def forget_source(self, source_id: str) -> None:
+        """Drop a deleted source's series."""
+        with redis_failures("counter cleanup"):
+            for name in NAMES:
+                fields = [
+                    f for f in self._redis.hkeys(keys.counter(name)) if f"source={source_id}" in _text(f)
+                ]
+                if fields:
+                    self._redis.hdel(keys.counter(name), *fields)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
