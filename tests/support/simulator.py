@@ -92,7 +92,7 @@ class SimulatorProcess:
 
     def token(self, client_id: str = CLIENT_ID, client_secret: str = CLIENT_SECRET) -> str:
         form = {"client_id": client_id, "client_secret": client_secret, "grant_type": "client_credentials"}
-        response = httpx.post(f"{self.url}/oauth/token", data=form, timeout=30)
+        response = self.control.post("/oauth/token", data=form)
         response.raise_for_status()
         token: str = response.json()["access_token"]
         return token
