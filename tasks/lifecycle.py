@@ -18,9 +18,10 @@ from celery import Task, shared_task
 
 from core.errors import SourceError
 from core.lifecycle import health
-from core.lifecycle.retry import FailureStreak, RetryPolicy, Verdict, decide
+from core.lifecycle.retry import FailureStreak, Verdict, decide
 from core.lifecycle.states import IllegalTransition, State, StateError
 from core.models import Credentials, SourceConfig
+from core.store import keys
 from core.store.outcomes import Busy, NotFound, StaleVersion
 from core.store.sources import StoredSource
 from worker.wiring import Services, services
@@ -30,19 +31,22 @@ log = logging.getLogger(__name__)
 START = "tasks.lifecycle.start_source"
 DELETE_SOURCE = "tasks.lifecycle.delete_source"
 DELETE_COLLECTOR = "tasks.lifecycle.delete_collector"
-POLICY = RetryPolicy()
 # Removal polls for in-flight work to end, backing off to this many seconds between looks.
 POLL_CAP_SECONDS = 5.0
 
 
 def hand_off_to_collection(svc: Services, source: StoredSource) -> None:
-    """STUB, filled by the collection issue: put each stream of the source in the due set.
+    """Put each stream of the (now `Authenticated`) source in the due set, due at once.
 
-    The source is `Authenticated` here. Collection (dispatch/fetch/forward) schedules one stream
-    per `dataCollection` entry (`keys.stream_of(source.id, name)`), and its first committed page
-    moves the source to `Collecting`. Until then nothing is collected.
+    A new generation starts clean: no halt, no failure streaks. Each stream reads on from its
+    checkpoint (a new stream from its collection's lookback); the first page delivered moves the
+    source to `Collecting` (`tasks/collection.py`).
     """
-    log.info("source %s authenticated; collection hand-off is not built yet", source.id)
+    svc.collection.clear_all(source.id)
+    now = svc.clock.now().timestamp()
+    for collection in source.config.data_collection:
+        svc.streams.schedule(keys.stream_of(source.id, collection), now)
+    log.info("source %s handed to collection: %s", source.id, ", ".join(source.config.data_collection))
 
 
 @dataclass
@@ -116,7 +120,7 @@ class Start:
         now = self.svc.clock.now()
         current = self.svc.sources.get_optional(self.source_id) or source
         streak = FailureStreak(current.status.first_failure, current.status.failures)
-        decision = decide(error, streak, now.timestamp(), random.random(), POLICY)
+        decision = decide(error, streak, now.timestamp(), random.random(), self.svc.policy)
         if decision.verdict is Verdict.RETRY and not error.counts_as_failure:
             log.info(
                 "source %s throttled at start; waiting %.0fs", self.source_id, decision.at - now.timestamp()

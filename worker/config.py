@@ -1,6 +1,7 @@
 """The Celery app's configuration: at-least-once delivery over Redis, JSON only, no results kept.
 
 Both the worker (`worker.app`) and the management API (which only sends) build their app here.
+Beat's one schedule entry is `dispatch`, which claims the due streams (see `tasks/dispatch.py`).
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from celery import Celery
 
 from worker.settings import Settings
 
-TASK_MODULES = ["tasks.lifecycle"]
+TASK_MODULES = ["tasks.lifecycle", "tasks.dispatch", "tasks.fetch", "tasks.forward"]
+DISPATCH = "tasks.dispatch.dispatch"
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -26,9 +28,23 @@ def create_celery(settings: Settings) -> Celery:
         result_serializer="json",
         accept_content=["json"],
         task_time_limit=settings.task_time_limit_seconds,
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout_seconds},
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout_seconds,
+            "unacked_restore_interval": settings.unacked_restore_interval_seconds,
+            "unacked_restore_throttle": 1,
+        },
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         enable_utc=True,
+        # Beat: one static entry. Running dispatch twice is harmless (claims are atomic), and a
+        # dispatch not run before the next one is due is dropped rather than piled up.
+        beat_schedule={
+            "dispatch": {
+                "task": DISPATCH,
+                "schedule": settings.dispatch_interval_seconds,
+                "options": {"expires": max(settings.dispatch_interval_seconds, 1.0)},
+            }
+        },
+        beat_max_loop_interval=max(1.0, min(settings.dispatch_interval_seconds, 5.0)),
     )
     return app

@@ -57,6 +57,31 @@ class Settings(BaseSettings):
     # every task's time limit stays well below it.
     visibility_timeout_seconds: int = Field(default=3600, ge=10)
     task_time_limit_seconds: int = Field(default=600, ge=1)
+    # Kombu's sweep that puts unacked messages of dead workers back on the queue runs this often.
+    unacked_restore_interval_seconds: int = Field(default=10, ge=1)
+
+    # Collection (see docs/collection.md).
+    # Where messages go: file://DIR (NDJSON files) or http(s)://... (the hosted-collector protocol).
+    sink_url: str = "file://var/destination"
+    # A caught-up stream is due again after this long (the product polls every 5 minutes).
+    poll_interval_seconds: float = Field(default=300.0, gt=0)
+    # Beat enqueues `dispatch` this often; dispatch claims at most `dispatch_batch` due streams.
+    dispatch_interval_seconds: float = Field(default=5.0, gt=0)
+    dispatch_batch: int = Field(default=500, ge=1)
+    # A claimed stream comes due again after this long if its fetch -> forward chain was lost.
+    stream_hold_seconds: float = Field(default=600.0, gt=0)
+    # A fetch's lease on its stream, handed to its forward and renewed there.
+    lease_ttl_seconds: float = Field(default=300.0, gt=0)
+    # Generic errors are retried with backoff (base doubling up to cap, with jitter) for this long
+    # from the first failure, then the source stays in Error until a restart (90 minutes).
+    retry_window_seconds: float = Field(default=5400.0, gt=0)
+    retry_base_seconds: float = Field(default=5.0, gt=0)
+    retry_cap_seconds: float = Field(default=300.0, gt=0)
+    # SIEM batch files are read and forwarded in chunks of at most this many records.
+    max_records_per_chunk: int = Field(default=2000, ge=1, le=50_000)
+    # Quarantined lines kept per source (the newest), and characters kept of each.
+    quarantine_limit: int = Field(default=1000, ge=1, le=100_000)
+    quarantine_text_chars: int = Field(default=2048, ge=0)
 
     def secrets_keys(self) -> str:
         """The Fernet keys to use; refuses to go on without one outside the demo."""

@@ -9,11 +9,20 @@ import httpx
 import redis
 
 from core.clock import Clock, SystemClock
+from core.lifecycle.retry import RetryPolicy
+from core.mimecast.batchfiles import BatchFileReader
 from core.mimecast.client import MimecastClient, base_url
+from core.mimecast.fetcher import ListingCache, MemoryListingCache
+from core.sinks.contract import Sink
+from core.sinks.factory import open_sink
+from core.store.collection import CollectionState
 from core.store.collectors import CollectorStore
+from core.store.counters import Counters
+from core.store.fields import FieldStore
 from core.store.health import HealthStore
 from core.store.secrets import SecretBox
 from core.store.sources import SourceStore
+from core.store.streams import StreamStore
 from core.store.tokens import RedisTokenCache
 from worker.settings import Settings
 
@@ -28,11 +37,24 @@ class Services:
     health: HealthStore
     tokens: RedisTokenCache
     mimecast: MimecastClient
+    streams: StreamStore
+    collection: CollectionState
+    counters: Counters
+    fields: FieldStore
+    files: BatchFileReader
+    listings: ListingCache
+    sink: Sink
+    policy: RetryPolicy
 
 
 def build(settings: Settings) -> Services:
     client = redis.Redis.from_url(settings.redis_url)
     clock = SystemClock()
+    mimecast = MimecastClient(
+        base_url(settings.mimecast_gateway, settings.mimecast_base_url),
+        clock,
+        timeout=httpx.Timeout(settings.http_timeout_seconds),
+    )
     return Services(
         settings=settings,
         clock=clock,
@@ -41,10 +63,18 @@ def build(settings: Settings) -> Services:
         collectors=CollectorStore(client),
         health=HealthStore(client, settings.health_log_limit),
         tokens=RedisTokenCache(client),
-        mimecast=MimecastClient(
-            base_url(settings.mimecast_gateway, settings.mimecast_base_url),
-            clock,
-            timeout=httpx.Timeout(settings.http_timeout_seconds),
+        mimecast=mimecast,
+        streams=StreamStore(client),
+        collection=CollectionState(client, settings.quarantine_limit),
+        counters=Counters(client),
+        fields=FieldStore(client),
+        files=BatchFileReader(mimecast, max_records=settings.max_records_per_chunk),
+        listings=MemoryListingCache(),
+        sink=open_sink(settings.sink_url, clock=clock),
+        policy=RetryPolicy(
+            window_seconds=settings.retry_window_seconds,
+            base_seconds=settings.retry_base_seconds,
+            cap_seconds=settings.retry_cap_seconds,
         ),
     )
 

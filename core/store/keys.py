@@ -147,3 +147,26 @@ def field_names() -> str:
 def counter(name: str) -> str:
     """Hash of one counter's series: `label=value,...` -> count (see `core/store/counters.py`)."""
     return f"{PREFIX}:counter:{name}"
+
+
+# Collection: what the fetch and forward tasks keep per source besides the stream keys above.
+
+
+def source_halted(source_id: str) -> str:
+    """The generation in which the source's collection halted (config error, retry window ran out)."""
+    return f"{PREFIX}:source:{source_id}:halted"
+
+
+def source_failures(source_id: str) -> str:
+    """Hash of stream -> its failure streak as JSON (first failure, attempts); gone on success."""
+    return f"{PREFIX}:source:{source_id}:failures"
+
+
+def source_quarantine(source_id: str) -> str:
+    """List of quarantined lines and withheld messages as JSON, newest first, bounded."""
+    return f"{PREFIX}:source:{source_id}:quarantine"
+
+
+def source_quarantine_total(source_id: str) -> str:
+    """How many entries were ever quarantined for the source (the list above keeps the newest)."""
+    return f"{PREFIX}:source:{source_id}:quarantine-total"
