@@ -197,6 +197,8 @@ def classify(
             return ThirdPartyGenericError("token answer without an access_token", status=status)
         return None
     if kind is CallKind.OAUTH and status in (400, 401, 403):
+        if not pairs:  # a bare refusal (gravwell's mock answers 400 with no body): say what it means
+            summary = f"the token endpoint refused the client id and secret: {summary}"
         return ThirdPartyConfigError(summary, status=status, code=code)
     if kind is CallKind.FILE and status in (403, 404):
         return FileGone(summary, status=status, code=code)

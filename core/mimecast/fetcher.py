@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -75,7 +75,7 @@ class Fetcher:
         self._clock = clock
         self._listings = listings if listings is not None else MemoryListingCache()
 
-    def pages(self, spec: StreamSpec, cursor: Cursor) -> Iterator[Page]:
+    def pages(self, spec: StreamSpec, cursor: Cursor) -> Generator[Page, None, None]:
         """Pages from `cursor` until the stream has nothing more right now; empty when not due.
 
         A caller that stops early closes the iterator (`contextlib.closing`), which closes an
@@ -89,7 +89,7 @@ class Fetcher:
             raise TypeError(f"{spec.name} reads from a WindowCursor")
         return self._window_pages(spec, cursor)
 
-    def _window_pages(self, spec: StreamSpec, cursor: WindowCursor) -> Iterator[Page]:
+    def _window_pages(self, spec: StreamSpec, cursor: WindowCursor) -> Generator[Page, None, None]:
         while True:
             opened = windows.open_window(spec, cursor, self._clock.now())
             if opened is None:
@@ -103,7 +103,7 @@ class Fetcher:
                 return
             cursor = step.cursor
 
-    def _batch_pages(self, spec: StreamSpec, cursor: BatchCursor) -> Iterator[Page]:
+    def _batch_pages(self, spec: StreamSpec, cursor: BatchCursor) -> Generator[Page, None, None]:
         committed = reading = cursor
         while True:
             if not reading.files:

@@ -1,0 +1,129 @@
+"""Our client against the simulator over real HTTP: every collection gives exactly the ground truth.
+
+Read from the start of the backlog to the end, each collection gives every record the simulator
+made available, once. Read on after time passes, it gives what was published since (SIEM batch
+files of old periods published late, held messages newly held; released ones never again), once.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+
+import pytest
+
+from core.mimecast.streams import AUDIT, DLP, HOLD, SIEM_BATCH, SIEM_STREAMING, StreamSpec
+from core.models import BatchCursor, Page, WindowCursor
+from tests.support.fetching import Clocks, connect, drain, read_up_to, start_cursor, truth, truth_ids
+from tests.support.simulator import SimulatorProcess
+
+SPECS = [SIEM_BATCH, SIEM_STREAMING, DLP, AUDIT, HOLD]
+
+
+@pytest.fixture
+def clocks(simulator: SimulatorProcess) -> Clocks:
+    return Clocks(simulator)
+
+
+def records_by_kind(pages: list[Page]) -> Counter[str]:
+    return Counter(record.kind for page in pages for record in page.records)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.name)
+def test_each_collection_read_from_the_start_gives_exactly_the_ground_truth(
+    simulator: SimulatorProcess, clocks: Clocks, spec: StreamSpec
+) -> None:
+    # Given a new stream that starts at the oldest record of the backlog
+    start = start_cursor(spec, clocks)
+    connection = connect(simulator, clocks.client)
+    # When it is read until Mimecast has nothing more right now
+    pages = drain(connection.fetcher, spec, start)
+    # Then the records are exactly the simulator's ground truth, each once
+    assert pages[-1].finished
+    assert not any(page.finished for page in pages[:-1])
+    expected = truth(simulator, spec, until=read_up_to(spec, pages, start))
+    assert Counter(truth_ids(pages)) == expected
+    assert sum(expected.values()) > 300
+    assert not [q for page in pages for q in page.quarantined]
+    assert not [gap for page in pages for gap in page.gaps]
+    # And each record says what it is
+    kinds = records_by_kind(pages)
+    if spec.collection.value == "siem":
+        assert len(kinds) >= 5
+        assert all(" " in kind or kind.isalpha() for kind in kinds)
+    else:
+        assert set(kinds) == {spec.collection.value}
+    # And one token served the whole read
+    assert simulator.state()["calls"]["token"] == 1
+    connection.close()
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.name)
+def test_reading_on_after_time_passes_gives_what_was_published_since_once(
+    simulator: SimulatorProcess, clocks: Clocks, spec: StreamSpec
+) -> None:
+    # Given a stream read to its end
+    connection = connect(simulator, clocks.client)
+    start = start_cursor(spec, clocks)
+    pages = drain(connection.fetcher, spec, start)
+    # When it polls every five minutes for an hour, as a source does
+    for _ in range(12):
+        clocks.advance(300)
+        pages += drain(connection.fetcher, spec, pages[-1].end)
+    # Then everything made available in the meantime came out, and nothing twice
+    assert Counter(truth_ids(pages)) == truth(simulator, spec, until=read_up_to(spec, pages, start))
+    connection.close()
+
+
+def test_siem_files_of_a_listed_period_published_late_are_read_after_the_caught_up_point(
+    simulator: SimulatorProcess, clocks: Clocks
+) -> None:
+    # Given the batch stream caught up, with files of the latest period still unpublished (jitter)
+    connection = connect(simulator, clocks.client)
+    first = drain(connection.fetcher, SIEM_BATCH, start_cursor(SIEM_BATCH, clocks))
+    caught_up = first[-1].end
+    assert isinstance(caught_up, BatchCursor)
+    assert caught_up.caught_up
+    assert caught_up.token is not None
+    # When ten minutes pass: the rest of that period's files are published, no new period yet
+    clocks.advance(600)
+    later = drain(connection.fetcher, SIEM_BATCH, caught_up)
+    # Then the late files are read, and only they
+    new = Counter(truth_ids(later))
+    assert new
+    assert not new & Counter(truth_ids(first))
+    assert Counter(truth_ids(first)) + new == truth(simulator, SIEM_BATCH)
+    connection.close()
+
+
+def test_a_released_held_message_is_not_listed_again_and_a_new_one_comes_once(
+    simulator: SimulatorProcess, clocks: Clocks
+) -> None:
+    connection = connect(simulator, clocks.client)
+    first = drain(connection.fetcher, HOLD, start_cursor(HOLD, clocks))
+    held_at_start = set(truth_ids(first))
+    # When six hours pass in five-minute polls: every message held at start has been released
+    pages = list(first)
+    for _ in range(72):
+        clocks.advance(300)
+        pages += drain(connection.fetcher, HOLD, pages[-1].end)
+    later = truth_ids(pages[len(first) :])
+    assert not held_at_start & set(later)
+    assert len(later) == len(set(later)) > 0
+    assert Counter(truth_ids(pages)) == truth(simulator, HOLD, until=read_up_to(HOLD, pages, first[-1].end))
+    connection.close()
+
+
+@pytest.mark.parametrize("spec", [DLP, AUDIT, HOLD], ids=lambda spec: spec.name)
+def test_small_pages_page_a_window_to_its_end_before_it_moves(
+    simulator: SimulatorProcess, clocks: Clocks, spec: StreamSpec
+) -> None:
+    small = replace(spec, page_size=37)
+    connection = connect(simulator, clocks.client)
+    start = start_cursor(small, clocks)
+    pages = drain(connection.fetcher, small, start)
+    assert len(pages) > 10
+    windows = {(page.start.start, page.start.end) for page in pages if isinstance(page.start, WindowCursor)}
+    assert len(windows) < len(pages)  # many pages per window: tokens followed, the window held
+    assert Counter(truth_ids(pages)) == truth(simulator, small, until=read_up_to(small, pages, start))
+    connection.close()
