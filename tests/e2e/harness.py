@@ -25,6 +25,7 @@ import httpx
 
 from tests.support.api_server import ApiServer
 from tests.support.celery_worker import CeleryWorker, base_env
+from tests.support.receiver import Receiver
 from tests.support.redis_server import RedisServer
 from tests.support.simulator import CLIENT_ID, CLIENT_SECRET, SimulatorProcess
 from tests.support.stack import wait_for
@@ -278,3 +279,21 @@ def deploy(
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+_EVENT_COLLECTIONS = {"dlp": "dlp", "audit": "auditEvent", "hold": "holdMessageList"}
+
+
+def received(receiver: Receiver) -> dict[str, Counter[str]]:
+    """Truth ids per collection of what an HTTP receiver accepted (each batch part once); the
+    collection is told by `_siemEventID`, so sources sending there set `_siemForward`."""
+    return count_ids(
+        (_EVENT_COLLECTIONS.get(item.metadata.get("_siemEventID", ""), "siem"), item.record)
+        for item in receiver.delivered()
+    )
+
+
+def calls(deployment: Deployment) -> int:
+    """Every Mimecast call the simulator has answered so far."""
+    counted: dict[str, int] = deployment.simulator.state()["calls"]
+    return sum(counted.values())

@@ -6,14 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import COLLECTIONS, deploy, duplicates, wait_caught_up
+from tests.e2e.harness import COLLECTIONS, deploy, duplicates, received, wait_caught_up
+from tests.support.receiver import Receiver
 
 pytestmark = pytest.mark.timeout(240)
 
 
 def test_all_four_collections_reach_the_file_destination_exactly_once(tmp_path: Path) -> None:
     with deploy(tmp_path) as deployment:
-        collector, source = deployment.create_source()
+        collector, source = deployment.create_source(fields={"_siemForward": True, "team": "mail"})
         deployment.wait_state(collector, source, "Collecting")
         delivered = wait_caught_up(deployment, deployment.delivered)
         assert duplicates(delivered) == {}
@@ -21,5 +22,38 @@ def test_all_four_collections_reach_the_file_destination_exactly_once(tmp_path: 
         for collection in COLLECTIONS:
             assert set(delivered[collection]) <= everything[collection], collection
             assert delivered[collection], f"nothing delivered for {collection}"
-        line = deployment.lines()[0]
-        assert line["metadata"]["_source"] == "Mimecast"
+        event_ids = {"dlp": {"dlp"}, "auditEvent": {"audit"}, "holdMessageList": {"hold"}}
+        for line in deployment.lines():
+            metadata = line["metadata"]
+            assert metadata["_source"] == "Mimecast"
+            assert metadata["_sourceCategory"] == "mail/mimecast"
+            assert metadata["_collector"] == "hosted-e2e"
+            assert metadata["_siemVendor"] == "Mimecast"
+            assert "team" not in metadata  # not in the fields schema: dropped
+            expected = event_ids.get(line["dataCollection"])
+            if expected is not None:
+                assert metadata["_siemEventID"] in expected
+            else:
+                assert metadata["_siemEventID"] in {
+                    "receipt",
+                    "process",
+                    "delivery",
+                    "jrnl",
+                    "ttp",
+                    "av",
+                    "spam",
+                }
+
+
+def test_all_four_collections_reach_an_http_receiver_exactly_once(tmp_path: Path) -> None:
+    with Receiver() as receiver, deploy(tmp_path, sink_url=receiver.url) as deployment:
+        collector, source = deployment.create_source()
+        deployment.wait_state(collector, source, "Collecting")
+        delivered = wait_caught_up(deployment, lambda: received(receiver))
+        assert duplicates(delivered) == {}
+        for request in receiver.accepted():
+            assert request.headers["x-sumo-name"] == "Mimecast"
+            assert request.headers["x-sumo-category"] == "mail/mimecast"
+            assert request.headers["x-sumo-host"] == "hosted-e2e"
+            assert request.fields["_siemForward"] == "true"
+            assert request.headers["content-encoding"] == "gzip"
