@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 
 
@@ -17,16 +19,17 @@ def api(host: str, port: int) -> None:
     import uvicorn
 
     from api.app import create_app
+    from worker.logging import configure
     from worker.settings import MissingSetting, Settings
 
+    configure()  # JSON lines on stderr, uvicorn's included; secrets masked
     settings = Settings()
     try:
         app = create_app(settings)
     except MissingSetting as exc:
         raise click.ClickException(str(exc)) from None
     if settings.admin_credentials() is None:
-        click.echo(
-            "No API_ACCESS_ID/API_ACCESS_KEY: only keys made by `mimecast-source access-key create` work.",
-            err=True,
+        logging.getLogger("api").warning(
+            "No API_ACCESS_ID/API_ACCESS_KEY: only keys made by `mimecast-source access-key create` work."
         )
-    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False, log_config=None)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-
 from worker.config import create_celery
+from worker.logging import install as install_logging
 from worker.settings import Settings
 
 _settings = Settings()
 _settings.secrets_keys()  # MissingSetting (with how to make a key) before any task can run
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+install_logging()  # JSON lines, task ids bound per task, secrets masked
 
 app = create_celery(_settings)
