@@ -170,3 +170,14 @@ def source_quarantine(source_id: str) -> str:
 def source_quarantine_total(source_id: str) -> str:
     """How many entries were ever quarantined for the source (the list above keeps the newest)."""
     return f"{PREFIX}:source:{source_id}:quarantine-total"
+
+
+# The Mimecast client.
+
+
+def batch_listing(listing: str) -> str:
+    """A SIEM batch listing (file key -> signed URL, size, expiry) as JSON, expiring with its URLs.
+
+    `listing` is a digest of (credential, stream, the `@nextPage` or day that produced it).
+    """
+    return f"{PREFIX}:batch-listing:{listing}"

@@ -14,7 +14,16 @@ import pytest
 
 from core.mimecast.streams import AUDIT, DLP, HOLD, SIEM_BATCH, SIEM_STREAMING, StreamSpec
 from core.models import BatchCursor, Page, WindowCursor
-from tests.support.fetching import Clocks, connect, drain, read_up_to, start_cursor, truth, truth_ids
+from tests.support.fetching import (
+    Clocks,
+    connect,
+    drain,
+    read_up_to,
+    sim_time,
+    start_cursor,
+    truth,
+    truth_ids,
+)
 from tests.support.simulator import SimulatorProcess
 
 SPECS = [SIEM_BATCH, SIEM_STREAMING, DLP, AUDIT, HOLD]
@@ -126,4 +135,55 @@ def test_small_pages_page_a_window_to_its_end_before_it_moves(
     windows = {(page.start.start, page.start.end) for page in pages if isinstance(page.start, WindowCursor)}
     assert len(windows) < len(pages)  # many pages per window: tokens followed, the window held
     assert Counter(truth_ids(pages)) == truth(simulator, small, until=read_up_to(small, pages, start))
+    connection.close()
+
+
+@pytest.mark.parametrize("spec", [DLP, AUDIT, HOLD], ids=lambda spec: spec.name)
+def test_a_placeholder_next_on_an_empty_last_page_ends_the_window(
+    simulator: SimulatorProcess, clocks: Clocks, spec: StreamSpec
+) -> None:
+    simulator.configure(empty_last_page=True)
+    small = replace(spec, page_size=200)
+    connection = connect(simulator, clocks.client)
+    start = start_cursor(small, clocks)
+    pages = drain(connection.fetcher, small, start)
+    assert not pages[-1].records  # the placeholder was followed once, to an empty page
+    assert Counter(truth_ids(pages)) == truth(simulator, small, until=read_up_to(small, pages, start))
+    connection.close()
+
+
+def test_streaming_events_repeated_at_every_page_boundary_come_out_once(
+    simulator: SimulatorProcess, clocks: Clocks
+) -> None:
+    simulator.configure(overlap_rate=1.0)
+    small = replace(SIEM_STREAMING, page_size=40)
+    connection = connect(simulator, clocks.client)
+    start = start_cursor(small, clocks)
+    pages = drain(connection.fetcher, small, start)
+    assert len(pages) > 10
+    assert Counter(truth_ids(pages)) == truth(simulator, small, until=read_up_to(small, pages, start))
+    connection.close()
+
+
+def test_a_streaming_stream_left_behind_for_more_than_24_hours_reports_exactly_what_it_lost(
+    simulator: SimulatorProcess, clocks: Clocks
+) -> None:
+    connection = connect(simulator, clocks.client)
+    start = start_cursor(SIEM_STREAMING, clocks)
+    pages = drain(connection.fetcher, SIEM_STREAMING, start)
+    # When the stream is not polled for 25 hours
+    clocks.advance(25 * 3600)
+    later = drain(connection.fetcher, SIEM_STREAMING, pages[-1].end)
+    # Then the first page reports the range Mimecast no longer serves as a gap
+    (gap,) = [gap for page in later for gap in page.gaps]
+    assert later[0].gaps == (gap,)
+    lost_from, lost_to = (sim_time(part) for part in gap.what.removeprefix("siem-streaming ").split(" .. "))
+    # And what is missing is exactly the records of that range; the rest came out once
+    got = Counter(truth_ids(pages + later))
+    expected = truth(simulator, SIEM_STREAMING, until=read_up_to(SIEM_STREAMING, later, start))
+    lost = Counter(
+        simulator.truth("siem", via="streaming", since=lost_from.isoformat(), until=lost_to.isoformat())
+    )
+    assert lost
+    assert got + lost == expected
     connection.close()
