@@ -11,12 +11,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-GATEWAYS = {
-    "global": "https://api.services.mimecast.com",
-    "us": "https://us-api.services.mimecast.com",
-    "uk": "https://uk-api.services.mimecast.com",
-}
-
+from core.mimecast.client import base_url
 
 # Published on purpose: demo mode is for trying the product with the simulator, never for real secrets.
 DEMO_SECRETS_KEY = "ZGVtby1vbmx5LWtleS1wdWJsaXNoZWQtbm90LXNlY3I="
@@ -106,5 +101,5 @@ class Settings(BaseSettings):
 
     @property
     def mimecast_url(self) -> str:
-        """The Mimecast API base URL this deployment talks to."""
-        return (self.mimecast_base_url or GATEWAYS[self.mimecast_gateway]).rstrip("/")
+        """The Mimecast API base URL this deployment talks to (ThirdPartyConfigError if malformed)."""
+        return base_url(self.mimecast_gateway, self.mimecast_base_url)
