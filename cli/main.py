@@ -6,6 +6,7 @@ import click
 
 from cli.access_keys import access_key
 from cli.api import api
+from cli.fetch import fetch
 from cli.run import run
 from cli.simulator import simulator
 
@@ -20,3 +21,4 @@ main.add_command(simulator)
 main.add_command(run)
 main.add_command(api)
 main.add_command(access_key)
+main.add_command(fetch)

@@ -123,9 +123,17 @@ def summarize(body: bytes, headers: Mapping[str, str] | None = None) -> str:
         raw = body[:4096].decode("utf-8", errors="replace")
         title, code = _TITLE.search(raw), _XML_CODE.search(raw)
         text = title.group(1) if title else code.group(1) if code else raw
-    request_id = _lower(headers or {}).get("x-request-id")
+    request_id = _request_id(_lower(headers or {}).get("x-request-id"))
     summary = safe_text(text) or "empty body"
-    return f"{summary} (x-request-id {safe_text(request_id, 64)})" if request_id else summary
+    return f"{summary} (x-request-id {request_id})" if request_id else summary
+
+
+def _request_id(value: str | None) -> str | None:
+    """The request id, whole: it is for support, not a secret (a UUID would look like one to safe_text)."""
+    if not value:
+        return None
+    kept = "".join(ch for ch in value if ch.isalnum() or ch in "-_.:")[:64]
+    return kept or None
 
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:

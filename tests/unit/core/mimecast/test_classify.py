@@ -159,9 +159,18 @@ def test_a_summary_is_short_and_printable() -> None:
     assert text.isprintable()
 
 
-def test_a_summary_keeps_the_request_id_for_support() -> None:
-    assert summarize(gateway_fail("internal-error", "boom"), {"X-Request-Id": "r-123"}) == (
-        "internal-error: boom (x-request-id r-123)"
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("r-123", "r-123"),
+        ("0f8fad5b-d9cb-469f-a165-70867728950e", "0f8fad5b-d9cb-469f-a165-70867728950e"),
+        ("5f1c2b0e9a8d4c7b6a5f4e3d2c1b0a99", "5f1c2b0e9a8d4c7b6a5f4e3d2c1b0a99"),
+        ("id with spaces\x00", "idwithspaces"),
+    ],
+)
+def test_a_summary_keeps_the_request_id_for_support(given: str, kept: str) -> None:
+    assert summarize(gateway_fail("internal-error", "boom"), {"X-Request-Id": given}) == (
+        f"internal-error: boom (x-request-id {kept})"
     )
 
 
