@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from api import errors, openapi
 from api.context import Context, Enqueuer
 from api.limits import BodyLimits
-from api.routes import collectors, fields, health, sources
+from api.routes import collectors, fields, health, page, sources
 from api.security import authenticated
 from core.clock import Clock, SystemClock
 from core.store.access import AccessStore
@@ -99,6 +99,7 @@ def create_app(
     protected = APIRouter(prefix=PREFIX, dependencies=[Depends(authenticated)], responses=_RESPONSES)
     for module in (collectors, sources, health, fields):
         protected.include_router(module.router)
+    page.install(app, protected, client)  # the Collection page at `/`, its progress route under /api/v1
 
     @protected.get("/openapi.json", include_in_schema=False)
     def openapi_document(request: Request) -> JSONResponse:

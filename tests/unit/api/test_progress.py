@@ -1,0 +1,56 @@
+"""Per-collection progress for the Collection page: what a checkpoint says about time and lag."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from api.routes.progress import stream_progress
+from core.models import BatchCursor, WindowCursor, cursor_to_json
+from core.store.streams import Checkpoint
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def test_a_stream_without_a_checkpoint_is_not_collected_yet() -> None:
+    shown = stream_progress("dlp", Checkpoint(None, 0, None), 0, 0, NOW)
+    assert shown["collected"] is False
+    assert shown["checkpointTime"] is None
+    assert shown["lagSeconds"] is None
+    assert shown["recordsForwarded"] == 0
+
+
+def test_a_windowed_stream_is_as_far_as_its_window_start_and_lags_behind_it() -> None:
+    cursor = WindowCursor(
+        start=datetime(2026, 11, 25, 11, 50, tzinfo=UTC), end=datetime(2026, 11, 25, 11, 55, tzinfo=UTC)
+    )
+    committed = datetime(2026, 11, 25, 11, 59, tzinfo=UTC).timestamp()
+    shown = stream_progress(
+        "auditEvent", Checkpoint(json.dumps(cursor_to_json(cursor)), 3, committed), 42, 3, NOW
+    )
+    assert shown == {
+        "collection": "auditEvent",
+        "collected": True,
+        "checkpointTime": "2026-11-25T11:50:00Z",
+        "committedAt": "2026-11-25T11:59:00Z",
+        "lagSeconds": 600,
+        "lagBasis": "records",
+        "caughtUp": None,
+        "recordsForwarded": 42,
+        "pagesFetched": 3,
+    }
+
+
+def test_a_batch_stream_has_no_time_in_its_cursor_so_it_lags_from_its_last_commit() -> None:
+    cursor = BatchCursor(token="next-page", caught_up=True)
+    committed = datetime(2026, 11, 25, 11, 58, tzinfo=UTC).timestamp()
+    shown = stream_progress("siem", Checkpoint(json.dumps(cursor_to_json(cursor)), 9, committed), 7, 2, NOW)
+    assert shown["checkpointTime"] is None
+    assert (shown["lagSeconds"], shown["lagBasis"], shown["caughtUp"]) == (120, "commit", True)
+
+
+def test_a_cursor_this_release_cannot_read_still_shows_its_commit() -> None:
+    committed = datetime(2026, 11, 25, 11, 59, 30, tzinfo=UTC).timestamp()
+    shown = stream_progress("dlp", Checkpoint('{"kind": "future"}', 1, committed), 1, 1, NOW)
+    assert shown["collected"] is True
+    assert (shown["lagSeconds"], shown["lagBasis"]) == (30, "commit")
