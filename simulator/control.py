@@ -20,6 +20,7 @@ from simulator.clock import iso_ms, parse_time
 from simulator.faults import Corruption, Fault
 from simulator.gateway import json_response
 from simulator.settings import COLLECTIONS
+from simulator.siem_routes import signed_url
 from simulator.state import Client, Simulation
 from simulator.truth import truth_ids
 
@@ -151,6 +152,18 @@ async def corrupt_file(request: Request, sim: Simulation) -> Response:
     return json_response({"file": file.name, "recordIds": ids})
 
 
+async def bulk_file(request: Request, sim: Simulation) -> Response:
+    """A batch file of `lines` lines of one log type, for benchmarks: its URL and uncompressed size."""
+    body = dict(await _json(request))
+    file = sim.bulk.add(int(body.get("lines", 0)), str(body.get("type", "receipt")))
+    now = sim.clock.now_ms()
+    url, expiry = signed_url(sim, request, file.name, now, now + sim.options.batch_url_ttl_seconds * 1000)
+    size = sim.bulk.size(file) if body.get("measure") else None
+    return json_response(
+        {"file": file.name, "url": url, "expiry": expiry, "lines": file.lines, "bytes": size}, 201
+    )
+
+
 async def advance_clock(request: Request, sim: Simulation) -> Response:
     seconds = float((await _json(request))["seconds"])
     return json_response({"now": iso_ms(int(sim.clock.advance(seconds) * 1000))})
@@ -202,6 +215,7 @@ ROUTES = [
     Route("/_sim/clients/{client_id}/revoke", guarded(revoke_client), methods=["POST"]),
     Route("/_sim/clients/{client_id}/rotate", guarded(rotate_client), methods=["POST"]),
     Route("/_sim/files/corrupt", guarded(corrupt_file), methods=["POST"]),
+    Route("/_sim/files/bulk", guarded(bulk_file), methods=["POST"]),
     Route("/_sim/clock/advance", guarded(advance_clock), methods=["POST"]),
     Route("/_sim/clock/freeze", guarded(freeze_clock), methods=["POST"]),
     Route("/_sim/clock/resume", guarded(resume_clock), methods=["POST"]),

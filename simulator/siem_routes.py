@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from simulator import pagetokens
 from simulator.batches import BatchFile
@@ -120,6 +120,12 @@ def _batch_query(sim: Simulation, request: Request) -> dict[str, Any]:
 
 
 def _listing(sim: Simulation, request: Request, file: BatchFile, now: int, expires: int) -> dict[str, Any]:
+    url, expiry = signed_url(sim, request, file.name, now, expires)
+    return {"url": url, "size": len(sim.batches.body(file)), "expiry": expiry}
+
+
+def signed_url(sim: Simulation, request: Request, name: str, now: int, expires: int) -> tuple[str, str]:
+    """A pre-signed URL of the file `name`, good until `expires`, and its `expiry` as listed."""
     signed_at = datetime.fromtimestamp(now // 1000, UTC).strftime("%Y%m%dT%H%M%SZ")
     ttl = (expires - now) // 1000
     query = {
@@ -128,12 +134,11 @@ def _listing(sim: Simulation, request: Request, file: BatchFile, now: int, expir
         "X-Amz-Date": signed_at,
         "X-Amz-Expires": str(ttl),
         "X-Amz-SignedHeaders": "host",
-        "X-Amz-Signature": sim.batches.signature(file.name, f"{signed_at}:{ttl}"),
+        "X-Amz-Signature": sim.batches.signature(name, f"{signed_at}:{ttl}"),
     }
     base = str(request.base_url).rstrip("/")
-    url = f"{base}{FILE_PREFIX}/{sim.dataset.account_id}/{file.name}.json.gz?{urlencode(query)}"
-    size = len(sim.batches.body(file))
-    return {"url": url, "size": size, "expiry": iso_ms(now // 1000 * 1000 + ttl * 1000)}
+    url = f"{base}{FILE_PREFIX}/{sim.dataset.account_id}/{name}.json.gz?{urlencode(query)}"
+    return url, iso_ms(now // 1000 * 1000 + ttl * 1000)
 
 
 def _s3_error(status: int, code: str, message: str) -> Response:
@@ -149,18 +154,23 @@ async def batch_file(request: Request) -> Response:
     if refusal is not None:
         return refusal
     name = request.path_params["name"]
-    file = sim.batches.find(name) if request.path_params["account"] == sim.dataset.account_id else None
+    ours = request.path_params["account"] == sim.dataset.account_id
+    bulk = sim.bulk.files.get(name) if ours else None
+    file = sim.batches.find(name) if ours and bulk is None else None
     now = sim.clock.now_ms()
-    if file is None or not sim.batches.available(file, now):
+    if bulk is None and (file is None or not sim.batches.available(file, now)):
         return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
     params = request.query_params
     signed_at, ttl = params.get("X-Amz-Date", ""), params.get("X-Amz-Expires", "")
-    expected = sim.batches.signature(file.name, f"{signed_at}:{ttl}")
+    expected = sim.batches.signature(name, f"{signed_at}:{ttl}")
     if not hmac.compare_digest(expected, params.get("X-Amz-Signature", "")):
         return _s3_error(403, "SignatureDoesNotMatch", "The request signature we calculated does not match.")
     issued = datetime.strptime(signed_at, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp() * 1000
     if now > issued + int(ttl) * 1000:
         return _s3_error(403, "AccessDenied", "Request has expired")
+    if bulk is not None:
+        return StreamingResponse(sim.bulk.gzip(bulk), 200, media_type="application/gzip")
+    assert file is not None
     body = sim.batches.body(file)
     corruption = sim.faults.corruption_for(file.name)
     if corruption is not None:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from threading import Lock
 
 from simulator.batches import BatchStore
+from simulator.bulk import BulkFiles
 from simulator.clock import SimClock
 from simulator.dataset import Dataset
 from simulator.faults import FaultBook
@@ -67,6 +68,7 @@ class Simulation:
         self.clients = {settings.client_id: Client(settings.client_id, settings.client_secret)}
         self.tokens: dict[str, IssuedToken] = {}
         self.faults = FaultBook()
+        self.bulk = BulkFiles(self.dataset)
         self.quotas = self._quotas()
         self.calls: Counter[str] = Counter()
 

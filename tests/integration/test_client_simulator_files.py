@@ -7,6 +7,7 @@ and everything else is read.
 
 from __future__ import annotations
 
+import tracemalloc
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing
@@ -14,9 +15,10 @@ from typing import Any
 
 import pytest
 
+from core.mimecast.batchfiles import BatchFileReader
 from core.mimecast.paging import file_key
 from core.mimecast.streams import SIEM_BATCH
-from core.models import BatchCursor, Page
+from core.models import BatchCursor, BatchFile, Page
 from tests.support.fetching import Clocks, Workers, drain, start_cursor, truth, truth_ids
 from tests.support.simulator import SimulatorProcess
 
@@ -220,3 +222,52 @@ def test_a_url_listed_twice_in_a_page_is_read_once(
     pages = drain(workers.fetcher(), SIEM_BATCH, start_cursor(SIEM_BATCH, clocks))
     assert Counter(truth_ids(pages)) == truth(simulator, SIEM_BATCH)
     assert calls(simulator, "files") == len(set(urls))
+
+
+def read_traced(reader: BatchFileReader, url: str) -> tuple[list[tuple[int, int, bool]], int]:
+    """(records, line, eof) of each chunk of the file, and the peak of traced memory while reading."""
+    tracemalloc.start()
+    try:
+        file = BatchFile(key=file_key(url), url=url)
+        chunks = [(len(chunk.records), chunk.line, chunk.eof) for chunk in reader.read(SIEM_BATCH, file, 0)]
+        return chunks, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_bulk_file_is_read_whole_in_chunks_whose_memory_does_not_grow_with_the_file(
+    simulator: SimulatorProcess, workers: Workers
+) -> None:
+    reader = BatchFileReader(workers.connect().client, max_records=100)
+    peaks = []
+    for lines in (2_000, 8_000):
+        # Given a bulk batch file of receipt lines (about 800 bytes each, uncompressed)
+        made = simulator.control.post("/_sim/files/bulk", json={"lines": lines, "measure": True})
+        assert made.status_code == 201
+        info = made.json()
+        # When the client reads it in chunks of 100 records
+        chunks, peak = read_traced(reader, info["url"])
+        # Then every line came out, in full chunks
+        assert sum(count for count, _, _ in chunks) == lines
+        assert chunks[-1][1:] == (lines, True)
+        assert all(count == 100 for count, _, _ in chunks[:-1])
+        peaks.append((info["bytes"], peak))
+    # And four times the file took no more memory, a small part of the larger file
+    (small_file, small_peak), (large_file, large_peak) = peaks
+    assert large_file > 3.9 * small_file
+    assert large_peak < 1.2 * small_peak
+    assert large_peak < large_file / 2
+
+
+@pytest.mark.parametrize("body", [{"lines": 0}, {"lines": 10, "type": "fax"}, {"lines": 10**9}])
+def test_a_bulk_file_the_simulator_cannot_make_is_refused(
+    simulator: SimulatorProcess, body: dict[str, Any]
+) -> None:
+    assert simulator.control.post("/_sim/files/bulk", json=body).status_code == 400
+
+
+def test_bulk_files_are_gone_after_a_reset(simulator: SimulatorProcess) -> None:
+    url = simulator.control.post("/_sim/files/bulk", json={"lines": 5}).json()["url"]
+    assert simulator.control.get(url).status_code == 200
+    simulator.reset()
+    assert simulator.control.get(url).status_code == 404
