@@ -230,7 +230,7 @@ function statusCell(source, health) {
     { type: "button", class: "status-icon", "aria-label": `Status ${state}`, "aria-describedby": tipId, "data-focus": `status-${source.id}` },
     icon(kind),
   );
-  const wrap = h("span", { class: "status" }, button, h("span", { class: "state" }, state), tip);
+  const wrap = h("span", { class: "status" }, h("span", { class: "tip-anchor" }, button, tip), h("span", { class: "state" }, state));
   const dismiss = (event) => {
     if (event.key === "Escape") wrap.classList.add("dismissed");
   };
@@ -584,28 +584,24 @@ function renderForm(state) {
 
   function addRuleRow(rule = { name: "", filterType: "Exclude", regexp: "", mask: "" }) {
     const n = ++uid;
-    const index = () => [...ruleRows.children].indexOf(row);
     const name = h("input", { id: `rule-name-${n}`, class: "rule-name", value: rule.name, autocomplete: "off" });
     const type = h("select", { id: `rule-type-${n}`, class: "rule-type" }, FILTER_TYPES.map((t) => h("option", { value: t, selected: t === rule.filterType }, t)));
     const regexp = h("input", { id: `rule-regexp-${n}`, class: "rule-regexp", value: rule.regexp, autocomplete: "off", spellcheck: "false" });
     const mask = h("input", { id: `rule-mask-${n}`, class: "rule-mask", value: rule.mask || "", autocomplete: "off" });
-    const maskField = h("span", { class: "mask-field" }, h("label", { for: mask.id }, "Mask"), mask);
+    const cell = (label, control, extra = "") => h("span", { class: `cell ${extra}` }, h("label", { for: control.id }, label), control);
+    const maskField = cell("Mask", mask, "cell-mask");
     const syncMask = () => (maskField.hidden = type.value !== "Mask");
     type.addEventListener("change", syncMask);
-    const remove = h("button", { type: "button", class: "link" }, "Remove");
+    const remove = h("button", { type: "button", class: "link", "aria-label": `Remove rule ${rule.name || n}` }, "Remove");
     const row = h(
       "div",
-      { class: "row rule" },
-      h("label", { for: name.id }, "Name"),
-      name,
-      h("label", { for: type.id }, "Type"),
-      type,
-      h("label", { for: regexp.id }, "Regular expression"),
-      regexp,
+      { class: "rule" },
+      cell("Name", name),
+      cell("Type", type),
+      cell("Regular expression", regexp, "cell-regexp"),
       maskField,
-      remove,
+      h("span", { class: "cell cell-remove" }, remove),
     );
-    row.pathOf = (part) => `source.config.filters[${index()}].${part}`;
     remove.addEventListener("click", () => row.remove());
     ruleRows.append(row);
     syncMask();
