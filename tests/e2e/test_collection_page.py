@@ -150,6 +150,18 @@ def test_the_page_needs_the_api_credentials(stack: Stack) -> None:
     assert httpx.get(stack.api.url + "/page/../app.py", auth=(ADMIN_ID, ADMIN_KEY)).status_code == 404
 
 
+def test_a_restart_sent_from_another_site_is_refused(stack: Stack, api: httpx.Client) -> None:
+    """The browser attaches its cached Basic credentials whatever site asks; the API refuses."""
+    collector_id = new_collector(api)
+    source = new_source(api, collector_id, unique("unknown-client"), "wrong-secret")
+    restart = f"/collectors/{collector_id}/sources/{source['id']}/action/restart"
+    for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "http://evil.example"}):
+        refused = api.post(restart, headers=headers)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["code"] == "request.cross_site"
+    assert api.post(restart, headers={"Sec-Fetch-Site": "same-origin"}).status_code == 202
+
+
 @needs_chromium
 def test_a_failing_source_shows_error_health_and_its_issue_in_the_status_tooltip(
     page: Page, stack: Stack, failing_and_good: tuple[str, dict[str, Any], dict[str, Any]]
