@@ -769,15 +769,29 @@ function route() {
   return { view: "list" };
 }
 
+/** Where the focused element sits under main, by child indexes, so a refresh can put focus back. */
+function focusPath() {
+  const path = [];
+  for (let node = document.activeElement; node && node !== main; node = node.parentElement) {
+    if (!node.parentElement) return null;
+    path.unshift([...node.parentElement.children].indexOf(node));
+  }
+  return document.activeElement && main.contains(document.activeElement) ? { path, tag: document.activeElement.tagName } : null;
+}
+
 function paint(nodes, key) {
   if (key === lastRendered) return;
   const focused = document.activeElement && document.activeElement.getAttribute("data-focus");
+  const where = focused ? null : focusPath();
   main.replaceChildren(...nodes.flat().filter(Boolean));
   lastRendered = key;
-  if (focused) {
-    const again = main.querySelector(`[data-focus="${CSS.escape(focused)}"]`);
-    if (again) again.focus();
+  let again = focused ? main.querySelector(`[data-focus="${CSS.escape(focused)}"]`) : null;
+  if (where) {
+    again = main;
+    for (const index of where.path) again = again && again.children[index];
+    if (again && again.tagName !== where.tag) again = null;
   }
+  if (again) again.focus();
   document.getElementById("updated").textContent = `Updated ${new Date().toLocaleTimeString()}`;
 }
 
@@ -806,8 +820,13 @@ async function show({ fresh = false } = {}) {
   } catch (failure) {
     paint(failurePanel(failure), `failure:${hash}:${failure.status}:${failure.message}`);
   }
-  timer = setTimeout(() => show(), REFRESH_MS);
+  // No polling while the tab is hidden; it refreshes as soon as it is shown again.
+  if (!document.hidden) timer = setTimeout(() => show(), REFRESH_MS);
 }
+
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden && route().view !== "form") show();
+});
 
 window.addEventListener("hashchange", () => {
   lastRendered = "";

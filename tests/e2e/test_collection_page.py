@@ -355,6 +355,15 @@ def test_the_source_view_shows_progress_health_events_and_history(
     history = page.locator("section", has_text="State history")
     expect(history).to_contain_text("Mimecast accepted the credentials")
 
+    # A refresh (every few seconds: the lag moves) keeps the keyboard focus where it was.
+    restart = page.get_by_role("button", name="Restart Source")
+    restart.focus()
+    shown = page.locator("#updated").inner_text()
+    page.wait_for_timeout(1000)  # the "Updated" stamp has a one-second resolution
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    expect(page.locator("#updated")).not_to_have_text(shown)
+    expect(restart).to_be_focused()
+
     page.goto(stack.api.url + f"/#/collectors/{collector_id}/sources/{bad['id']}")
     events = page.locator("section", has_text="Health events")
     expect(events.locator("tbody tr").first).to_contain_text("ThirdPartyConfigError")
