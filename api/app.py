@@ -12,7 +12,7 @@ import redis
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from api import errors, openapi
+from api import errors, metrics, openapi
 from api.context import Context, Enqueuer
 from api.limits import BodyLimits
 from api.routes import collectors, fields, health, page, sources
@@ -106,6 +106,7 @@ def create_app(
         return JSONResponse(openapi.document(request.app))
 
     app.include_router(protected)
+    metrics.install(app, client)  # GET /metrics (Prometheus), behind the same credentials
 
     @app.get("/health", tags=["liveness"])
     def liveness() -> dict[str, str]:

@@ -9,6 +9,7 @@ from cli.api import api
 from cli.fetch import fetch
 from cli.run import run
 from cli.simulator import simulator
+from cli.sources import health, sources
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,3 +23,5 @@ main.add_command(run)
 main.add_command(api)
 main.add_command(access_key)
 main.add_command(fetch)
+main.add_command(sources)
+main.add_command(health)

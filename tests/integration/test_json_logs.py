@@ -43,53 +43,57 @@ def lines(text: str) -> list[dict[str, Any]]:
 def logged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, str, str, str]]:
     """(stack, worker log, collector id, source id) once a source was created and started."""
     directory = tmp_path_factory.mktemp("json-logs")
-    with running_stack(directory, simulator=True) as stack:
-        env = {**stack.api.env, "LOG_LEVEL": "INFO"}
-        log_path = directory / "celery-json.log"
-        console_path = directory / "celery-console.log"
-        args = [
-            sys.executable, "-m", "celery", "-A", "worker", "--quiet", "worker",
-            "--pool", "solo", "--hostname", "json@%h", "--loglevel", "INFO",
-            "--without-gossip", "--without-mingle", "--without-heartbeat",
-        ]  # fmt: skip
-        # Log records go to stderr as JSON; Celery prints its console notices (shutdown) on stdout.
-        with log_path.open("ab") as log, console_path.open("ab") as console:
-            worker = subprocess.Popen(args, stdout=console, stderr=log, env=env)
-        try:
-            wait_for(lambda: READY_MARK in log_path.read_text(), timeout=30, what="worker ready")
-            client = stack.client()
-            collector = client.post(
-                "/collectors", json={"collector": {"collectorType": "Hosted", "name": "c"}}
-            )
-            collector_id = collector.json()["collector"]["id"]
-            body = {
-                "api.version": "v1",
-                "source": {
-                    "config": {
-                        "name": "json-logs",
-                        "clientID": CLIENT_ID,
-                        "clientSecret": CLIENT_SECRET,
-                        "dataCollection": ["dlp"],
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SINK_URL", f"file://{directory}/out")
+        with running_stack(directory, simulator=True) as stack:
+            env = {**stack.api.env, "LOG_LEVEL": "INFO"}
+            log_path = directory / "celery-json.log"
+            console_path = directory / "celery-console.log"
+            args = [
+                sys.executable, "-m", "celery", "-A", "worker", "--quiet", "worker",
+                "--pool", "solo", "--hostname", "json@%h", "--loglevel", "INFO",
+                "--without-gossip", "--without-mingle", "--without-heartbeat",
+            ]  # fmt: skip
+            # Log records go to stderr as JSON; Celery prints its console notices (shutdown) on stdout.
+            with log_path.open("ab") as log, console_path.open("ab") as console:
+                worker = subprocess.Popen(args, stdout=console, stderr=log, env=env)
+            try:
+                wait_for(lambda: READY_MARK in log_path.read_text(), timeout=30, what="worker ready")
+                client = stack.client()
+                collector = client.post(
+                    "/collectors", json={"collector": {"collectorType": "Hosted", "name": "c"}}
+                )
+                collector_id = collector.json()["collector"]["id"]
+                body = {
+                    "api.version": "v1",
+                    "source": {
+                        "config": {
+                            "name": "json-logs",
+                            "clientID": CLIENT_ID,
+                            "clientSecret": CLIENT_SECRET,
+                            "dataCollection": ["dlp"],
+                        },
+                        "schemaRef": {"type": "Mimecast"},
+                        "sourceType": "Universal",
                     },
-                    "schemaRef": {"type": "Mimecast"},
-                    "sourceType": "Universal",
-                },
-            }
-            source_id = client.post(f"/collectors/{collector_id}/sources", json=body).json()["source"]["id"]
-            client.get(f"/collectors/{collector_id}/sources/{source_id}")
-            client.get(f"/collectors/{PLANTED_KEY}")
-            client.get("/collectors", headers={"Authorization": f"Bearer {PLANTED_TOKEN}"})
+                }
+                source_id = client.post(f"/collectors/{collector_id}/sources", json=body).json()["source"][
+                    "id"
+                ]
+                client.get(f"/collectors/{collector_id}/sources/{source_id}")
+                client.get(f"/collectors/{PLANTED_KEY}")
+                client.get("/collectors", headers={"Authorization": f"Bearer {PLANTED_TOKEN}"})
 
-            def started() -> bool:
-                state = client.get(f"/collectors/{collector_id}/sources/{source_id}").json()
-                return state["source"]["state"]["state"] in ("Authenticated", "Collecting")
+                def started() -> bool:
+                    state = client.get(f"/collectors/{collector_id}/sources/{source_id}").json()
+                    return state["source"]["state"]["state"] in ("Authenticated", "Collecting")
 
-            wait_for(started, timeout=20, what="source authenticated")
-            wait_for(lambda: "succeeded" in log_path.read_text(), timeout=10, what="task logged")
-        finally:
-            worker.terminate()
-            worker.wait(timeout=15)
-        yield stack, log_path.read_text(), collector_id, source_id
+                wait_for(started, timeout=20, what="source authenticated")
+                wait_for(lambda: "succeeded" in log_path.read_text(), timeout=10, what="task logged")
+            finally:
+                worker.terminate()
+                worker.wait(timeout=15)
+            yield stack, log_path.read_text(), collector_id, source_id
 
 
 def test_every_worker_line_is_json_and_task_lines_name_the_task_and_the_source(

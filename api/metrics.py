@@ -1,0 +1,167 @@
+"""`GET /metrics`: the Prometheus text format, read from Redis at scrape time.
+
+Everything comes from Redis when Prometheus asks, so the figures stay right across worker
+restarts, prefork children and scaling, and the API keeps no state of its own. Behind the same
+HTTP Basic credentials as `/api/v1` (Prometheus: `basic_auth` in the scrape config).
+
+Series (labels `source`, `collection`, and `type` for errors):
+- `mimecast_source_records_forwarded_total`, `..._pages_fetched_total`, `..._errors_total`,
+  `..._quarantined_lines_total`: the counters of `core.store.counters`;
+- `mimecast_source_checkpoint_age_seconds`: time since the stream's last committed checkpoint;
+- `mimecast_source_data_lag_seconds`: how far behind now the stream's cursor is, when its cursor
+  says (the start of its current time window);
+- `mimecast_source_due_streams` (due and not yet claimed), `mimecast_source_scheduled_streams`;
+- `mimecast_source_sources{state}`;
+- `mimecast_source_redis_up`: 0 when Redis could not be read (the other series are then absent).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from api.security import authenticated
+from core.errors import FirstPartyGenericError
+from core.lifecycle.states import State
+from core.store import counters, keys
+from core.store.counters import Counters
+from core.store.sources import SourceStore
+from core.store.streams import StreamStore
+
+PREFIX = "mimecast_source"
+COUNTERS = {
+    counters.RECORDS_FORWARDED: "Records written to the destination (checkpoint committed after).",
+    counters.PAGES_FETCHED: "Pages (or SIEM file chunks) read from Mimecast.",
+    counters.ERRORS: "Failed fetches or forwards, by error type.",
+    counters.QUARANTINED_LINES: "Malformed records or lines kept aside instead of forwarded.",
+}
+PAGE = 1000
+
+
+class RedisCollector(Collector):
+    """Reads counters, checkpoints, the due set and source states from Redis on every scrape."""
+
+    def __init__(
+        self, client: redis.Redis, sources: SourceStore, now: Callable[[], float] = time.time
+    ) -> None:
+        self._redis = client
+        self._counters = Counters(client)
+        self._streams = StreamStore(client)
+        self._sources = sources
+        self._now = now
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(f"{PREFIX}_redis_up", "1 when Redis was read for this scrape, else 0.")
+        try:
+            families = list(self._families())
+        except (FirstPartyGenericError, redis.RedisError):
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from families
+
+    def _families(self) -> Iterator[Metric]:
+        for name, documentation in COUNTERS.items():
+            family = Metric(f"{PREFIX}_{name}", documentation, "counter")
+            for labels, value in sorted(self._counters.read(name).items()):
+                family.add_sample(f"{PREFIX}_{name}_total", _labels(dict(labels)), value)
+            yield family
+
+        now = self._now()
+        age = GaugeMetricFamily(
+            f"{PREFIX}_checkpoint_age_seconds",
+            "Seconds since the stream's checkpoint was last committed.",
+            labels=["source", "collection"],
+        )
+        lag = GaugeMetricFamily(
+            f"{PREFIX}_data_lag_seconds",
+            "Seconds between now and the start of the time window the stream's cursor is in.",
+            labels=["source", "collection"],
+        )
+        states = dict.fromkeys((state.value for state in State), 0)
+        for source_id in self._all_source_ids():
+            source = self._sources.get_optional(source_id)
+            if source is None:
+                continue
+            states[source.status.state.value] = states.get(source.status.state.value, 0) + 1
+            for collection in source.config.data_collection:
+                checkpoint = self._streams.checkpoint(keys.stream_of(source_id, collection))
+                if checkpoint.committed_at is not None:
+                    age.add_metric([source_id, collection], max(0.0, now - checkpoint.committed_at))
+                position = cursor_time(checkpoint.cursor)
+                if position is not None:
+                    lag.add_metric([source_id, collection], max(0.0, now - position))
+        yield age
+        yield lag
+
+        due = GaugeMetricFamily(f"{PREFIX}_due_streams", "Streams due now and not yet claimed by dispatch.")
+        due.add_metric([], self._streams.overdue(now))
+        yield due
+        scheduled = GaugeMetricFamily(f"{PREFIX}_scheduled_streams", "Streams in the due set.")
+        scheduled.add_metric([], int(self._redis.zcard(keys.due_streams())))
+        yield scheduled
+
+        by_state = GaugeMetricFamily(f"{PREFIX}_sources", "Sources per state.", labels=["state"])
+        for state, count in states.items():
+            by_state.add_metric([state], count)
+        yield by_state
+
+    def _all_source_ids(self) -> Iterator[str]:
+        offset = 0
+        while True:
+            found = self._sources.ids(None, offset, PAGE)
+            yield from found
+            if len(found) < PAGE:
+                return
+            offset += PAGE
+
+
+def _labels(labels: dict[str, str]) -> dict[str, str]:
+    return {"source": "", "collection": "", **labels}
+
+
+def cursor_time(cursor: str | None) -> float | None:
+    """Epoch seconds of the window start a stored cursor is in, when it has one."""
+    if not cursor:
+        return None
+    try:
+        data: Any = json.loads(cursor)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    for field in ("start", "startDate"):
+        value = data.get(field)
+        if isinstance(value, str):
+            try:
+                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            return parsed.timestamp()
+    return None
+
+
+def install(app: FastAPI, client: redis.Redis) -> None:
+    """Serve `/metrics` on `app`, behind the management API's credentials."""
+    router = APIRouter(dependencies=[Depends(authenticated)])
+
+    @router.get("/metrics", include_in_schema=False)
+    def metrics(request: Request) -> Response:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(RedisCollector(client, request.app.state.ctx.sources))
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(router)
