@@ -12,10 +12,12 @@ from fastapi import Depends, Request
 
 from core.clock import Clock
 from core.store.access import AccessStore
+from core.store.collection import CollectionState
 from core.store.collectors import CollectorStore
 from core.store.fields import FieldStore
 from core.store.health import HealthStore
 from core.store.sources import SourceStore
+from core.store.streams import StreamStore
 
 
 class Enqueuer(Protocol):
@@ -38,6 +40,8 @@ class Context:
     access: AccessStore
     enqueue: Enqueuer
     admin: tuple[str, str] | None
+    streams: StreamStore
+    collection: CollectionState
 
 
 def ctx(request: Request) -> Context:

@@ -9,6 +9,7 @@ are accepted and ignored.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import re2
@@ -350,3 +351,26 @@ class ResourceRef(BaseModel):
 class ResourcesRequest(BaseModel):
     model_config = STRICT
     data: list[ResourceRef] = Field(min_length=1, max_length=100)
+
+
+class ResetRequest(BaseModel):
+    """The body of `POST .../sources/{id}/action/reset`: where collection starts again (a backfill)."""
+
+    model_config = STRICT
+    startTime: str = Field(
+        min_length=1, max_length=64, description="ISO 8601 with a time zone, e.g. 2026-11-24T00:00:00Z"
+    )
+
+    @field_validator("startTime")
+    @classmethod
+    def _moment(cls, value: str) -> str:
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise ValueError("must be an ISO 8601 time, e.g. 2026-11-24T00:00:00Z") from None
+        if moment.tzinfo is None:
+            raise ValueError("must carry a time zone, e.g. 2026-11-24T00:00:00Z")
+        return moment.astimezone(UTC).isoformat()
+
+    def start(self) -> datetime:
+        return datetime.fromisoformat(self.startTime)

@@ -1,4 +1,5 @@
-"""Sources of a collector: create, list, get (ETag), update (If-Match), delete, restart, history.
+"""Sources of a collector: create, list, get (ETag), update (If-Match), delete, restart, history,
+reset (a backfill from a start time) and the quarantine.
 
 A create or update stores the source `Pending` in one script, then queues its start; the start
 task (never this process) talks to Mimecast.
@@ -13,9 +14,14 @@ from fastapi import APIRouter, Header, Query, Response
 
 from api.context import Context, Ctx
 from api.errors import ApiError
-from api.schemas import SourceRequest, SourceUpdateRequest
+from api.schemas import ResetRequest, SourceRequest, SourceUpdateRequest
 from api.views import etag, expected_version, source_json
 from core.lifecycle.states import IllegalTransition, State
+from core.mimecast.streams import spec_for
+from core.mimecast.windows import initial_cursor
+from core.models import BatchCursor, Cursor, cursor_to_json
+from core.store import keys
+from core.store.codec import dumps
 from core.store.sources import StoredSource
 
 router = APIRouter(tags=["sources"])
@@ -114,3 +120,46 @@ def source_history(context: Ctx, collector_id: str, source_id: str) -> dict[str,
     """The recorded transitions, newest first (bounded)."""
     context.sources.in_collector(collector_id, source_id)
     return {"history": context.sources.history(source_id)}
+
+
+@router.post(BASE + "/{source_id}/action/reset", status_code=202)
+def reset_source(
+    context: Ctx, collector_id: str, source_id: str, body: ResetRequest, response: Response
+) -> dict[str, Any]:
+    """Collect again from `startTime` (a backfill): every stream's checkpoint moves there (or to the
+    oldest point Mimecast still serves), then the source restarts. Records after that point that
+    were already forwarded are forwarded again."""
+    current = context.sources.in_collector(collector_id, source_id)
+    if current.status.state is State.STOPPING:
+        raise IllegalTransition(current.status.state, State.PENDING)
+    now = context.clock.now()
+    since = body.start()
+    if since > now:
+        raise ApiError(400, "sources.validation.failed", "startTime: must not be in the future")
+    starts = {}
+    for collection in current.config.data_collection:
+        cursor = initial_cursor(spec_for(collection), now, since=since)
+        context.streams.reset(keys.stream_of(source_id, collection), dumps(cursor_to_json(cursor)))
+        starts[collection] = _start_of(cursor)
+    context.sources.restart(source_id, now, reason=f"reset to {body.startTime}")
+    stored = context.sources.get(source_id)
+    _queue_start(context, stored)
+    return {**_answer(context, stored, response), "reset": starts}
+
+
+def _start_of(cursor: Cursor) -> str:
+    """Where a reset stream starts: a day for SIEM batch files, a moment otherwise."""
+    if isinstance(cursor, BatchCursor):
+        return cursor.start_date.isoformat() if cursor.start_date else ""
+    return cursor.start.isoformat().replace("+00:00", "Z")
+
+
+@router.get(BASE + "/{source_id}/quarantine")
+def source_quarantine(
+    context: Ctx, collector_id: str, source_id: str, limit: Limit = 100, offset: Offset = 0
+) -> dict[str, Any]:
+    """Lines that could not be read and messages withheld by a rule, newest first (bounded), and
+    how many there were in all."""
+    context.sources.in_collector(collector_id, source_id)
+    kept, total = context.collection.quarantined(source_id, offset, limit)
+    return {"quarantine": kept, "total": total}

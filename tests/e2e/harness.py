@@ -228,9 +228,11 @@ def duplicates(delivered: dict[str, Counter[str]]) -> dict[str, list[str]]:
     return {c: ids[:5] for c, ids in found.items() if ids}
 
 
-def wait_caught_up(deployment: Deployment, read: Any, timeout: float = 90) -> dict[str, Counter[str]]:
-    """Until the destination holds every expected id; what it holds then."""
-    expected = deployment.expected()
+def wait_caught_up(
+    deployment: Deployment, read: Any, timeout: float = 90, collections: tuple[str, ...] = COLLECTIONS
+) -> dict[str, Counter[str]]:
+    """Until the destination holds every expected id (of those collections); what it holds then."""
+    expected = {c: ids for c, ids in deployment.expected().items() if c in collections}
     deadline = time.monotonic() + timeout
     while True:
         delivered: dict[str, Counter[str]] = read()
