@@ -113,7 +113,10 @@ def _normal(code: str | None) -> str:
 
 def summarize(body: bytes, headers: Mapping[str, str] | None = None) -> str:
     """A short, safe summary of an answer's body: its failure codes and messages, or its text."""
-    parsed = _parse(body)
+    return _summary(body, headers, _parse(body))
+
+
+def _summary(body: bytes, headers: Mapping[str, str] | None, parsed: Any) -> str:
     pairs = failures(parsed)
     if pairs:
         text = "; ".join(": ".join(part for part in pair if part) for pair in pairs[:3])
@@ -187,23 +190,49 @@ def classify(
     kind: CallKind, status: int, headers: Mapping[str, str], body: bytes, now: float
 ) -> SourceError | None:
     """The error an answer means, or None when it is a usable success. `now` is epoch seconds."""
-    summary = summarize(body, headers)
+    return _read(kind, status, headers, body, now)[0]
+
+
+def json_body(kind: CallKind, status: int, headers: Mapping[str, str], body: bytes, now: float) -> JsonObject:
+    """The JSON object of a successful answer; raises the classified error otherwise."""
+    error, parsed = _read(kind, status, headers, body, now)
+    if error is not None:
+        raise error
+    result: JsonObject = parsed
+    return result
+
+
+def _read(
+    kind: CallKind, status: int, headers: Mapping[str, str], body: bytes, now: float
+) -> tuple[SourceError | None, Any]:
+    """The error (or None) and the parsed body: a success is parsed once and never summarized."""
+    if kind is CallKind.FILE and 200 <= status < 300:
+        return None, None
     parsed = _parse(body)
+    if 200 <= status < 300 and isinstance(parsed, dict) and not _failed(parsed):
+        if kind is CallKind.OAUTH and not _str(parsed.get("access_token")):
+            return ThirdPartyGenericError("token answer without an access_token", status=status), parsed
+        return None, parsed
+    return _error(kind, status, headers, _summary(body, headers, parsed), parsed, now), parsed
+
+
+def _failed(parsed: JsonObject) -> bool:
+    fail = parsed.get("fail")
+    return bool((isinstance(fail, list) and fail) or parsed.get("error"))
+
+
+def _error(
+    kind: CallKind, status: int, headers: Mapping[str, str], summary: str, parsed: Any, now: float
+) -> SourceError:
+    """The table above, for every answer that is not a usable success."""
     pairs = failures(parsed)
     code = next((code for code, _ in pairs if code), None)
     if status == 429:
         return RateLimited(summary, wait_seconds=rate_limit_wait(headers, now), status=status, code=code)
     if 200 <= status < 300:
-        if kind is CallKind.FILE:
-            return None
         if not isinstance(parsed, dict):
             return ThirdPartyGenericError(f"unreadable answer: {summary}", status=status)
-        fail = parsed.get("fail")
-        if (isinstance(fail, list) and fail) or parsed.get("error"):
-            return _from_failures(pairs, status, summary)
-        if kind is CallKind.OAUTH and not _str(parsed.get("access_token")):
-            return ThirdPartyGenericError("token answer without an access_token", status=status)
-        return None
+        return _from_failures(pairs, status, summary)
     if kind is CallKind.OAUTH and status in (400, 401, 403):
         if not pairs:  # a bare refusal (gravwell's mock answers 400 with no body): say what it means
             summary = f"the token endpoint refused the client id and secret: {summary}"
@@ -219,12 +248,3 @@ def classify(
     if status == 404 and kind is CallKind.API:
         return ThirdPartyConfigError(f"not found, check the gateway URL: {summary}", status=status, code=code)
     return ThirdPartyGenericError(summary, status=status, code=code)
-
-
-def json_body(kind: CallKind, status: int, headers: Mapping[str, str], body: bytes, now: float) -> JsonObject:
-    """The JSON object of a successful answer; raises the classified error otherwise."""
-    error = classify(kind, status, headers, body, now)
-    if error is not None:
-        raise error
-    parsed: JsonObject = json.loads(body)
-    return parsed

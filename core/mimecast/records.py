@@ -76,7 +76,8 @@ def parse_time(value: Any) -> datetime | None:
             return None
     if not isinstance(value, str):
         return None
-    for parse in (lambda s: datetime.strptime(s, "%Y-%m-%dT%H:%M:%S%z"), datetime.fromisoformat):
+    # fromisoformat (3.11+) reads `+0000` too, and is far quicker than strptime; this runs per record.
+    for parse in (datetime.fromisoformat, lambda s: datetime.strptime(s, "%Y-%m-%dT%H:%M:%S%z")):
         try:
             parsed = parse(value)
         except ValueError:

@@ -81,13 +81,12 @@ def connect(
     chunk_records: int = 5000,
     timeout: float = 30.0,
     listings: ListingCache | None = None,
-    tokens: MemoryTokenCache | None = None,
 ) -> Connection:
     """A fresh client on the simulator: its own connection pool, token cache and listing cache."""
     client = MimecastClient(
         sim.url, clock, timeout=httpx.Timeout(timeout), transport=httpx.HTTPTransport(verify=TLS)
     )
-    flow = TokenFlow(tokens or MemoryTokenCache(clock), client.request_token, clock)
+    flow = TokenFlow(MemoryTokenCache(clock), client.request_token, clock)
     reader = BatchFileReader(client, max_records=chunk_records)
     return Connection(client, Fetcher(Session(client, flow, credentials), reader, clock, listings=listings))
 
