@@ -93,7 +93,7 @@ class Settings(BaseSettings):
 
     def admin_credentials(self) -> tuple[str, str] | None:
         """The access id and key from settings (the demo's when in demo mode and none are set)."""
-        if self.api_access_id and self.api_access_key is not None:
+        if self.api_access_id and self.api_access_key is not None and self.api_access_key.get_secret_value():
             return self.api_access_id, self.api_access_key.get_secret_value()
         if self.demo:
             return DEMO_ACCESS_ID, DEMO_ACCESS_KEY

@@ -174,3 +174,10 @@ def test_the_docker_context_leaves_out_local_state() -> None:
     ignored = (ROOT / ".dockerignore").read_text().split()
     for entry in (".git", ".venv", "var", ".env"):
         assert entry in ignored
+
+
+def test_the_admin_key_is_required_by_compose_and_an_empty_one_is_no_admin() -> None:
+    # A copied .env.example leaves API_ACCESS_KEY empty: that must never mean "admin with no key".
+    assert SERVICES["api"]["environment"]["API_ACCESS_KEY"].startswith("${API_ACCESS_KEY:?")
+    empty = Settings(_env_file=None, api_access_id="admin", api_access_key="")  # type: ignore[call-arg]
+    assert empty.admin_credentials() is None
