@@ -1,5 +1,6 @@
 """`make bench`: every benchmark, one after the other, each printing its figures."""
 
-from bench import simulator_throughput
+from bench import client_throughput, simulator_throughput
 
 simulator_throughput.main()
+client_throughput.main()
