@@ -19,6 +19,7 @@ from tests.support.fetching import (
     connect,
     drain,
     read_up_to,
+    resume,
     sim_time,
     start_cursor,
     truth,
@@ -75,10 +76,11 @@ def test_reading_on_after_time_passes_gives_what_was_published_since_once(
     connection = connect(simulator, clocks.client)
     start = start_cursor(spec, clocks)
     pages = drain(connection.fetcher, spec, start)
-    # When it polls every five minutes for an hour, as a source does
+    # When it polls every five minutes for an hour, as a source does, each poll a new task in
+    # whichever worker (a fresh client) starting from the stored cursor
     for _ in range(12):
         clocks.advance(300)
-        pages += drain(connection.fetcher, spec, pages[-1].end)
+        pages += resume(simulator, clocks.client, spec, pages[-1].end)
     # Then everything made available in the meantime came out, and nothing twice
     assert Counter(truth_ids(pages)) == truth(simulator, spec, until=read_up_to(spec, pages, start))
     connection.close()
