@@ -10,104 +10,23 @@ Ctrl-C (or SIGTERM) stops every child, Redis last; one child dying stops the res
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
 import shutil
 import signal
-import subprocess
 import sys
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import click
 import httpx
 
+from cli.supervisor import Supervisor, wait_for
+
 CLI = "from cli.main import main; main()"
 DEMO_COLLECTOR = "demo"
-STOP_SECONDS = 30.0
-READY_SECONDS = 90.0
-
-
-class StartFailed(click.ClickException):
-    """A child that did not come up; the message names its log."""
-
-
-@dataclass
-class Supervisor:
-    """Child processes, each in its own process group, stopped in reverse order on the way out."""
-
-    log_dir: Path
-    children: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
-
-    def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        with (self.log_dir / f"{name}.log").open("ab") as log:
-            # Its own process group: Ctrl-C reaches only this supervisor, which stops the children
-            # in order; and a child's own children (Celery's pool) can be stopped with it.
-            process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, process_group=0)
-        self.children.append((name, process))
-        return process
-
-    def exited(self) -> str | None:
-        for name, process in self.children:
-            if process.poll() is not None:
-                return name
-        return None
-
-    def wait(self) -> str | None:
-        """Block until Ctrl-C / SIGTERM (None) or a child exits (its name)."""
-        try:
-            while True:
-                name = self.exited()
-                if name is not None:
-                    return name
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            return None
-
-    def stop(self) -> None:
-        """SIGTERM to every child but redis at once, then redis; SIGKILL to what outlives the wait."""
-        first = [(name, p) for name, p in reversed(self.children) if name != "redis"]
-        last = [(name, p) for name, p in self.children if name == "redis"]
-        for group in (first, last):
-            for _name, process in group:
-                if process.poll() is None:
-                    _signal_group(process, signal.SIGTERM)
-            deadline = time.monotonic() + STOP_SECONDS
-            for _name, process in group:
-                try:
-                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    _signal_group(process, signal.SIGKILL)
-                    process.wait(timeout=10)
-                _signal_group(process, signal.SIGKILL)  # stragglers of its group, if any
-
-
-def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, sig)
-
-
-def _wait_for(check: Callable[[], bool], supervisor: Supervisor, what: str, log: str) -> None:
-    deadline = time.monotonic() + READY_SECONDS
-    while time.monotonic() < deadline:
-        dead = supervisor.exited()
-        if dead is not None:
-            raise StartFailed(f"{dead} exited during start; see {supervisor.log_dir / dead}.log")
-        try:
-            if check():
-                return
-        except (httpx.HTTPError, OSError):
-            pass
-        time.sleep(0.2)
-    raise StartFailed(
-        f"{what} did not answer within {READY_SECONDS:.0f}s; see {supervisor.log_dir / log}.log"
-    )
 
 
 def _http_ok(url: str, auth: tuple[str, str] | None = None) -> Callable[[], bool]:
@@ -273,7 +192,7 @@ def run(
                 "--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction",
             ]  # fmt: skip
             supervisor.start("redis", redis_args, env)
-            _wait_for(_redis_ready(redis_port), supervisor, "redis-server", "redis")
+            wait_for(_redis_ready(redis_port), supervisor, "redis-server", "redis")
         if demo:
             supervisor.start("simulator", [python, "-m", "simulator"], env)
         supervisor.start(
@@ -292,9 +211,9 @@ def run(
             env,
         )
         if demo:
-            _wait_for(_http_ok(f"{sim_url}/_sim/health"), supervisor, "the simulator", "simulator")
-        _wait_for(_http_ok(f"{api_url}/health"), supervisor, "the API", "api")
-        _wait_for(_http_ok(f"http://127.0.0.1:{flower_port}/healthcheck"), supervisor, "Flower", "flower")
+            wait_for(_http_ok(f"{sim_url}/_sim/health"), supervisor, "the simulator", "simulator")
+        wait_for(_http_ok(f"{api_url}/health"), supervisor, "the API", "api")
+        wait_for(_http_ok(f"http://127.0.0.1:{flower_port}/healthcheck"), supervisor, "Flower", "flower")
         lines = [
             ("Collection page", f"{api_url}/"),
             ("API", f"{api_url}/api/v1   (OpenAPI: {api_url}/api/v1/openapi.json)"),
