@@ -10,7 +10,7 @@ are remembered and not handed out twice.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from core.mimecast.streams import Dedupe, PagingKind, StreamSpec, TimeFormat
 from core.models import BatchCursor, Cursor, Gap, WindowCursor
@@ -37,31 +37,46 @@ def _reach(spec: StreamSpec, now: datetime) -> datetime | None:
 
 
 def reach_gap(spec: StreamSpec, since: datetime, now: datetime) -> Gap | None:
-    """The part of `[since, now)` that Mimecast no longer serves, if any."""
+    """The part of `[since, now)` that Mimecast no longer serves, or that a new stream skips, if any."""
     reach = _reach(spec, now)
-    if reach is None or since >= reach:
+    if reach is None:
+        return None
+    edge, reason = reach, f"older than the {spec.max_lookback} Mimecast serves for {spec.name}"
+    if spec.paging is PagingKind.BATCH:
+        first = datetime.combine(_first_day(max(_second(since), reach), reach), time.min, tzinfo=UTC)
+        if first > reach and since < first:
+            edge = first
+            reason = (
+                f"before the first whole day inside the {spec.max_lookback} Mimecast serves for {spec.name}"
+                " (the first listing asks by day)"
+            )
+    if since >= edge:
         return None
     fmt = TimeFormat.ISO_MS_Z
-    return Gap(
-        what=f"{spec.name} {format_time(fmt, since)} .. {format_time(fmt, reach)}",
-        reason=f"older than the {spec.max_lookback} Mimecast serves for {spec.name}",
-    )
+    return Gap(what=f"{spec.name} {format_time(fmt, since)} .. {format_time(fmt, edge)}", reason=reason)
+
+
+def _first_day(start: datetime, reach: datetime | None) -> date:
+    """The day a new SIEM batch stream lists first: a day that began before the reach could be refused."""
+    first_day = start.date()
+    if reach is not None and reach.time() != reach.min.time() and first_day <= reach.date():
+        first_day = reach.date() + timedelta(days=1)
+    return first_day
 
 
 def initial_cursor(
     spec: StreamSpec, now: datetime, since: datetime | None = None, until: datetime | None = None
 ) -> Cursor:
-    """Where a new stream starts: `since` (default: the spec's lookback), kept inside Mimecast's reach."""
+    """Where a new stream starts: `since` (default: the spec's lookback), kept inside Mimecast's reach.
+
+    A SIEM batch stream asks by day; `reach_gap` names what the day boundary leaves out.
+    """
     start = _second(since if since is not None else now - spec.lookback)
     reach = _reach(spec, now)
     if reach is not None and start < reach:
         start = reach
     if spec.paging is PagingKind.BATCH:
-        # The first listing asks by day; a day that began before the reach could be refused.
-        first_day = start.date()
-        if reach is not None and reach.time() != reach.min.time() and first_day <= reach.date():
-            first_day = reach.date() + timedelta(days=1)
-        return BatchCursor(start_date=first_day)
+        return BatchCursor(start_date=_first_day(start, reach))
     return WindowCursor(start=start, until=_second(until) if until is not None else None)
 
 

@@ -53,6 +53,33 @@ def test_a_start_beyond_mimecasts_reach_is_moved_inside_it() -> None:
     assert reach_gap(DLP, NOW - timedelta(days=300), NOW) is None  # no known reach: no clamp
 
 
+@pytest.mark.parametrize(
+    ("since", "gap_until"),
+    [
+        (NOW - timedelta(days=30), "2024-06-04T00:00:00.000Z"),
+        (NOW - timedelta(days=7) + timedelta(hours=1), "2024-06-04T00:00:00.000Z"),
+        (NOW - timedelta(days=6), None),
+        (datetime(2024, 6, 4, tzinfo=UTC), None),
+    ],
+    ids=["beyond the reach", "inside the reach, on its first day", "inside", "on the first whole day"],
+)
+def test_what_a_new_siem_batch_stream_skips_at_the_edge_of_the_7_days_is_named_as_a_gap(
+    since: datetime, gap_until: str | None
+) -> None:
+    # Given a first listing asked by day, and the day the 7-day reach falls on only partly served
+    cursor = initial_cursor(SIEM_BATCH, NOW, since=since)
+    gap = reach_gap(SIEM_BATCH, since, NOW)
+    # Then whatever lies between `since` and the first day asked is reported, and nothing else
+    assert isinstance(cursor, BatchCursor)
+    assert cursor.start_date == max(since.date(), date(2024, 6, 4))
+    if gap_until is None:
+        assert gap is None
+    else:
+        assert gap is not None
+        assert gap.what.endswith(f".. {gap_until}")
+        assert "whole day" in gap.reason
+
+
 def test_a_window_ends_a_safety_lag_before_now() -> None:
     opened = open_window(DLP, WindowCursor(start=NOW - timedelta(hours=1)), NOW)
     assert opened is not None
