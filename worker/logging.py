@@ -6,7 +6,8 @@ arguments (`source_id`, `collection`, `collector_id`, or a `stream` id `<source>
 task authors add nothing; a log call may pass `extra={"source_id": ..., "collection": ...}` (or
 `source`) to name others. The API's access lines carry the collector and source ids of their path.
 
-A redaction filter on the handler masks what must never be written: values of secret-named fields
+Celery's lines leave out task return values and arguments (ours carry records). A redaction
+filter on the handler masks what must never be written: values of secret-named fields
 (in the message text and in `extra`), bearer and basic credentials, Fernet keys and tokens, and
 passwords in URLs.
 """
@@ -90,6 +91,21 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class TaskResultFilter(logging.Filter):
+    """Celery logs a task's return value and arguments; ours carry records (mail addresses,
+    subjects ...), which belong in the destination, not in logs. They are left out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("celery."):
+            if isinstance(record.args, Mapping) and "return_value" in record.args:
+                record.args = {**record.args, "return_value": "(not logged)"}
+            data = record.__dict__.get("data")
+            if isinstance(data, Mapping):
+                hidden = ("return_value", "args", "kwargs")
+                record.__dict__["data"] = {key: value for key, value in data.items() if key not in hidden}
+        return True
+
+
 class AccessIdsFilter(logging.Filter):
     """Gives uvicorn's access lines their method, path, status and the ids in the path."""
 
@@ -135,6 +151,7 @@ def configure(level: int | str | None = None) -> None:
     chosen = level if level is not None else os.environ.get("LOG_LEVEL", "INFO")
     handler = logging.StreamHandler(sys.__stderr__ or sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(TaskResultFilter())
     handler.addFilter(AccessIdsFilter())
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()

@@ -22,7 +22,7 @@ from tests.support.api_server import ADMIN_KEY
 from tests.support.celery_worker import READY_MARK, TEST_SECRETS_KEY
 from tests.support.simulator import CLIENT_ID, CLIENT_SECRET
 from tests.support.stack import Stack, running_stack, wait_for
-from worker.logging import AccessIdsFilter, JsonFormatter, RedactingFilter, bound, redact
+from worker.logging import AccessIdsFilter, JsonFormatter, RedactingFilter, TaskResultFilter, bound, redact
 
 PLANTED_KEY = "glsgcnZucgni3z94VhMXLZOhWoZc8ipCSrsdwwgWhII="  # fixed: xdist collects the same ids
 PLANTED_TOKEN = "eyJhbGciOiJSUzI1NiJ9.planted-bearer-token.sig"
@@ -131,13 +131,16 @@ def test_no_planted_secret_reaches_a_log(logged: tuple[Stack, str, str, str]) ->
 # The filter itself, in process: what it masks and what it keeps.
 
 
-def render(message: str, *args: object, **extra: object) -> dict[str, Any]:
+def render(
+    message: str, *args: object, logger_name: str = "tests.json-logs", **extra: object
+) -> dict[str, Any]:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(TaskResultFilter())
     handler.addFilter(AccessIdsFilter())
     handler.addFilter(RedactingFilter())
-    logger = logging.getLogger("tests.json-logs")
+    logger = logging.getLogger(logger_name)
     logger.addHandler(handler)
     logger.propagate = False
     try:
@@ -198,3 +201,24 @@ def test_an_exception_is_one_line_and_masked() -> None:
 def test_plain_text_is_left_alone() -> None:
     text = "source 0123456789abcdef moved to Collecting after 3 pages (dlp, siem)"
     assert redact(text) == text
+
+
+def test_a_task_s_records_are_not_logged_with_its_success() -> None:
+    # Celery's success line carries the return value; a fetch returns records.
+    returned = "{'records': [{'senderEnvelope': 'alice@corp.example'}]}"
+    data = {
+        "id": "t-2",
+        "name": "tasks.fetch.fetch",
+        "return_value": returned,
+        "runtime": 0.1,
+        "args": "(x,)",
+    }
+    line = render(
+        "Task %(name)s[%(id)s] succeeded in %(runtime)ss: %(return_value)s",
+        data,
+        logger_name="celery.app.trace",
+        data=data,
+    )
+    assert "alice@corp.example" not in json.dumps(line)
+    assert line["message"] == "Task tasks.fetch.fetch[t-2] succeeded in 0.1s: (not logged)"
+    assert line["data"] == {"id": "t-2", "name": "tasks.fetch.fetch", "runtime": 0.1}
