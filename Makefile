@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: run test lint types unit bench redis-server clean
+.PHONY: run test lint types bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,9 +13,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Installs Debian's redis-server when the binary is missing (CI runs as root on a clean machine).
-redis-server:
-	@command -v redis-server >/dev/null 2>&1 || { $(SUDO) apt-get update && $(SUDO) apt-get install -y redis-server; }
+# Debian packages, installed when their binary is missing (CI runs as root on a clean machine):
+# `apt-get update` once, then one install. redis-server for the stack and every integration test,
+# chromium for the Collection page's browser tests (Playwright drives the system browser).
+define debian_packages
+	@missing=""; for name in $(1); do command -v $$name >/dev/null 2>&1 || missing="$$missing $$name"; done; \
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update && $(SUDO) apt-get install -y $$missing; fi
+endef
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -24,13 +28,16 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy core simulator cli api worker tasks bench
 
-test: $(STAMP) redis-server lint types
+test: $(STAMP) lint types
+	$(call debian_packages,redis-server chromium)
 	$(BIN)/pytest -n 2
 
-run: $(STAMP) redis-server
+run: $(STAMP)
+	$(call debian_packages,redis-server)
 	$(BIN)/mimecast-source run
 
-bench: $(STAMP) redis-server
+bench: $(STAMP)
+	$(call debian_packages,redis-server)
 	$(BIN)/python -m bench
 
 clean:
