@@ -22,6 +22,8 @@ PURE = (
     "core.mimecast.streams",
     "core.mimecast.windows",
     "core.mimecast.records",
+    "core.sinks.contract",
+    "core.sinks.encoding",
 )
 PURE_PACKAGES = ("core.lifecycle", "core.processing")
 
@@ -90,3 +92,15 @@ def test_pure_modules_reach_neither_httpx_nor_redis(module: str) -> None:
 def test_no_module_is_a_grab_bag() -> None:
     assert not list(CORE.rglob("utils.py"))
     assert not list(CORE.rglob("helpers.py"))
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "simulator").glob("*.py")), ids=lambda path: path.name)
+def test_the_simulator_shares_no_code_with_the_client(path: Path) -> None:
+    """A misreading of the Mimecast API must not hide on both sides at once."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    assert not {name for name in names if top(name) in ("core", "worker", "tasks", "api")}
