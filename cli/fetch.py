@@ -8,6 +8,7 @@ stderr; the exit code says how it ended: 0 read, 2 a configuration error (Mimeca
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from contextlib import closing
@@ -186,6 +187,10 @@ def fetch(
     except SourceError as error:
         _say(f"Mimecast failed: {error}")
         sys.exit(EXIT_UPSTREAM)
+    except BrokenPipeError:
+        # Whoever read stdout has gone (`| head`): stop quietly, as a Unix filter does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
     _say(
         f"{collection}: {tally.records} records in {tally.pages} pages, "
         f"{tally.gaps} gaps, {tally.quarantined} quarantined lines"

@@ -31,8 +31,12 @@ class Run:
         return [json.loads(line) for line in self.stdout.splitlines()]
 
 
-def fetch(sim: SimulatorProcess, cwd: Path, *args: str, **env: str) -> Run:
-    """The command as an operator runs it, in an empty directory (no .env), with the given settings."""
+def fetch_command() -> str:
+    return str(Path(sys.executable).parent / "mimecast-source")
+
+
+def fetch_environment(sim: SimulatorProcess, **env: str) -> dict[str, str]:
+    """The environment of an operator pointing the command at the simulator (empty values unset)."""
     environment = {
         key: value for key, value in os.environ.items() if not key.startswith(("MIMECAST_", "SIM_"))
     }
@@ -44,9 +48,14 @@ def fetch(sim: SimulatorProcess, cwd: Path, *args: str, **env: str) -> Run:
             **env,
         }
     )
+    return {key: value for key, value in environment.items() if value}
+
+
+def fetch(sim: SimulatorProcess, cwd: Path, *args: str, **env: str) -> Run:
+    """The command as an operator runs it, in an empty directory (no .env), with the given settings."""
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "mimecast-source"), "fetch", *args],
-        env={key: value for key, value in environment.items() if value},
+        [fetch_command(), "fetch", *args],
+        env=fetch_environment(sim, **env),
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -111,6 +120,32 @@ def test_limit_stops_after_that_many_records(
     assert run.code == 0, run.stderr
     assert len(run.records) == 7
     assert "siem: 7 records in " in run.stderr
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(
+    simulator: SimulatorProcess, tmp_path: Path
+) -> None:
+    # Given the records piped into a reader that takes two lines and goes (`| head -n 2`)
+    command = [fetch_command(), "fetch", "--collection", "siem", "--siem-streaming", "--since", "90m"]
+    with subprocess.Popen(
+        command,
+        env=fetch_environment(simulator),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        lines = [process.stdout.readline() for _ in range(2)]
+        process.stdout.close()
+        stderr = process.stderr.read()
+        code = process.wait(timeout=60)
+    # Then the command ends at once, without a traceback
+    assert all(line.startswith("{") for line in lines)
+    assert code == 0
+    assert "Traceback" not in stderr
+    assert "Error" not in stderr
 
 
 @pytest.mark.parametrize(
