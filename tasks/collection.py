@@ -41,6 +41,7 @@ from core.mimecast.auth import Session, TokenFlow
 from core.mimecast.fetcher import Fetcher
 from core.mimecast.streams import spec_for
 from core.models import (
+    BatchCursor,
     Credentials,
     Cursor,
     Gap,
@@ -185,17 +186,25 @@ class StreamWork:
         }
 
     def _first_page(self, source: StoredSource, spec_name: str, cursor: Cursor) -> Page | None:
+        """The next pages from `cursor` as one, up to `MAX_RECORDS_PER_CHUNK` records, never past the
+        end of a time window or of a SIEM listing: a re-read of the same checkpoint gives the same."""
         svc = self.svc
         credentials = Credentials(source.config.client_id, svc.sources.secret(self.source_id))
-        session = Session(
-            svc.mimecast, TokenFlow(svc.tokens, svc.mimecast.request_token, svc.clock), credentials
-        )
+        flow = TokenFlow(svc.tokens, svc.mimecast.request_token, svc.clock)
+        session = Session(svc.mimecast, flow, credentials)
         fetcher = Fetcher(session, svc.files, svc.clock, listings=svc.listings)
         spec = spec_for(self.collection)
         assert spec.name == spec_name
         pages = fetcher.pages(spec, cursor)
+        taken: Page | None = None
         try:
-            return next(pages, None)
+            for page in pages:
+                taken = page if taken is None else joined(taken, page)
+                if page.finished or len(taken.records) >= svc.settings.max_records_per_chunk:
+                    break
+                if boundary(page):
+                    break
+            return taken
         finally:
             close = getattr(pages, "close", None)
             if close is not None:
@@ -303,6 +312,27 @@ class StreamWork:
             return
         if outcome.resolve:
             Events(self, current).resolve()
+
+
+def joined(first: Page, then: Page) -> Page:
+    """Two consecutive pages as one (`then` starts where `first` ends)."""
+    return Page(
+        first.stream,
+        first.records + then.records,
+        first.start,
+        then.end,
+        then.finished,
+        first.quarantined + then.quarantined,
+        first.gaps + then.gaps,
+    )
+
+
+def boundary(page: Page) -> bool:
+    """Whether the page closed a time window or finished a SIEM listing: what follows depends on
+    when it is read, so a batch ends here."""
+    if isinstance(page.end, WindowCursor):
+        return page.end.end is None
+    return not isinstance(page.start, BatchCursor) or page.start.files != page.end.files
 
 
 @dataclass

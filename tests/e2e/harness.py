@@ -15,6 +15,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -176,7 +177,7 @@ class Deployment:
 
     # The destination directory.
     def lines(self) -> list[dict[str, Any]]:
-        found = []
+        found: list[dict[str, Any]] = []
         for path in sorted(self.out.glob("*/*/*/*.ndjson")):
             found.extend(json.loads(line) for line in path.read_text().splitlines() if line)
         return found
@@ -265,13 +266,16 @@ def deploy(
         extra = {**FAST, "SINK_URL": sink_url or f"file://{out}", **(settings or {})}
         env = base_env(server.url, sim.url, **extra)
         api = ApiServer(directory, env)
-        api.start()
+        workers_made = [CeleryWorker(directory, env, name=f"w{index + 1}") for index in range(workers)]
+        with ThreadPoolExecutor(max_workers=workers + 1) as pool:  # each takes seconds to be ready
+            started = [pool.submit(api.start), *(pool.submit(worker.start) for worker in workers_made)]
+            for future in started:
+                future.result()
         cleanup.callback(api.stop)
-        deployment = Deployment(directory, server, sim, api, env, out)
-        cleanup.callback(deployment.client.close)
-        for index in range(workers):
-            worker = deployment.add_worker(f"w{index + 1}")
+        for worker in workers_made:
             cleanup.callback(worker.stop)
+        deployment = Deployment(directory, server, sim, api, env, out, workers=workers_made)
+        cleanup.callback(deployment.client.close)
         if beat:
             scheduler = CeleryBeat(directory, env)
             scheduler.start()
