@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.e2e.harness import deploy, wait_caught_up
+from tests.e2e.harness import deploy, duplicates, wait_caught_up
 from tests.support.stack import wait_for
 
 pytestmark = pytest.mark.timeout(240)
@@ -86,3 +87,30 @@ def test_messages_a_mask_rule_would_break_are_withheld_counted_and_listed(tmp_pa
         assert "key and value" in entries[0]["reason"]
         assert entries[0]["collection"] == "auditEvent"
         assert not deployment.lines(), "a withheld message is never forwarded"
+
+
+def test_a_bad_line_in_a_siem_file_is_quarantined_and_the_rest_of_the_file_delivered(tmp_path: Path) -> None:
+    with deploy(tmp_path) as deployment:
+        sim = deployment.simulator
+        listing = httpx.get(
+            f"{sim.url}/siem/v1/batch/events/cg",
+            params={"pageSize": "100"},
+            headers={"Authorization": f"Bearer {sim.token()}"},
+            timeout=30,
+        )
+        listing.raise_for_status()
+        url = listing.json()["value"][0]["url"]
+        corrupt = {"file": url, "mode": "bad_line", "line": 2}
+        sim.control.post("/_sim/files/corrupt", json=corrupt).raise_for_status()
+
+        collector, source = deployment.create_source(collections=("siem",))
+        delivered = wait_caught_up(deployment, deployment.delivered, collections=("siem",))
+        assert duplicates(delivered) == {}
+        answer = deployment.client.get(f"/collectors/{collector}/sources/{source}/quarantine")
+        answer.raise_for_status()
+        found = answer.json()
+        assert found["total"] == 1
+        (entry,) = found["quarantine"]
+        assert entry["collection"] == "siem"
+        assert entry["position"] >= 1
+        assert entry["reason"]
