@@ -31,6 +31,7 @@ from core.lifecycle.collection import (
     batch_id,
     gate,
     messages,
+    outgoing,
     quarantine_entry,
     stream_parts,
 )
@@ -46,7 +47,6 @@ from core.models import (
     Cursor,
     Gap,
     Page,
-    Record,
     WindowCursor,
     cursor_from_json,
     cursor_to_json,
@@ -178,7 +178,7 @@ class StreamWork:
             "start": _json(page.start),
             "end": _json(page.end),
             "finished": page.finished,
-            "records": [record.to_json() for record in page.records],
+            "records": [outgoing(record) for record in page.records],
             "quarantined": [
                 quarantine_entry(self.collection, q.source, q.position, q.reason, q.text, limit)
                 for q in page.quarantined
@@ -237,10 +237,11 @@ class StreamWork:
     def _forward(self, source: StoredSource, lease: Lease, payload: dict[str, Any]) -> bool:
         svc = self.svc
         svc.streams.renew(lease, svc.settings.lease_ttl_seconds)
-        records = [Record.from_json(item) for item in payload["records"]]
-        kept, withheld = messages(records, compile_rules(source.config.filters), self._metadata(source))
+        records = [(str(item[0]), str(item[1]), str(item[2])) for item in payload["records"]]
+        rules = compile_rules(source.config.filters)
+        kept, withheld = messages(self.collection, records, rules, self._metadata(source))
         batch = Batch(
-            id=batch_id(self.stream, str(payload["start"]), (record.id for record in records)),
+            id=batch_id(self.stream, str(payload["start"]), (record[0] for record in records)),
             source_id=self.source_id,
             collector=self._collector_name(source),
             source=source.config.name,

@@ -94,23 +94,26 @@ class Withheld:
 
 
 def messages(
-    records: Sequence[Record], rules: RuleSet, metadata: SourceMetadata
+    collection: str, records: Sequence[tuple[str, str, str]], rules: RuleSet, metadata: SourceMetadata
 ) -> tuple[tuple[Message, ...], tuple[Withheld, ...]]:
-    """Rules then metadata over a page's records; the messages to write, and what was withheld."""
+    """Rules then metadata over a page's records, each `(id, log type, message text)` (the text as
+    `message_text` gives it); the messages to write, and what was withheld."""
     kept: list[Message] = []
     withheld: list[Withheld] = []
-    for record in records:
-        text = message_text(record.raw)
+    for record_id, kind, text in records:
         if rules:
             outcome = rules.apply(text)
             if outcome.text is None:
-                withheld.append(Withheld(record.id, outcome.verdict, outcome.reason or ""))
+                withheld.append(Withheld(record_id, outcome.verdict, outcome.reason or ""))
                 continue
             text = outcome.text
-        kept.append(
-            Message(record.id, record.kind, metadata.for_record(record.collection, record.kind), text)
-        )
+        kept.append(Message(record_id, kind, metadata.for_record(collection, kind), text))
     return tuple(kept), tuple(withheld)
+
+
+def outgoing(record: Record) -> tuple[str, str, str]:
+    """What a forward needs of a record: its id, its log type and its message text."""
+    return record.id, record.kind, message_text(record.raw)
 
 
 def after_page(finished: bool, now: float, poll_seconds: float) -> float | None:

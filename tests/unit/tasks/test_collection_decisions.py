@@ -22,6 +22,7 @@ from core.lifecycle.collection import (
     batch_id,
     gate,
     messages,
+    outgoing,
     stream_parts,
 )
 from core.lifecycle.retry import FailureStreak, RetryPolicy
@@ -96,7 +97,12 @@ def test_rules_then_metadata_make_the_messages_and_report_what_was_withheld() ->
     metadata = SourceMetadata.build(
         name="Mimecast", category="mail", collector="c1", fields={"_siemForward": True}
     )
-    kept, withheld = messages([record(1), record(2, "spam"), record(3)], rules, metadata)
+    kept, withheld = messages(
+        "siem",
+        [outgoing(record(n, k)) for n, k in ((1, "receipt"), (2, "spam"), (3, "receipt"))],
+        rules,
+        metadata,
+    )
     assert [m.id for m in kept] == ["siem-1"]
     assert kept[0].metadata["_siemEventID"] == "receipt"
     assert kept[0].metadata["_source"] == "Mimecast"
@@ -110,7 +116,7 @@ def test_rules_then_metadata_make_the_messages_and_report_what_was_withheld() ->
 def test_a_page_written_twice_to_an_idempotent_destination_appears_once() -> None:
     sink = MemorySink()
     metadata = SourceMetadata.build(name="n", category=None, collector="c")
-    kept, _ = messages([record(1), record(2)], compile_rules(None), metadata)
+    kept, _ = messages("siem", [outgoing(record(1)), outgoing(record(2))], compile_rules(None), metadata)
     page = Batch(batch_id("s:siem", "{}", [m.id for m in kept]), "s", "c", "n", "siem", kept)
     sink.write(page)
     sink.write(page)
