@@ -12,7 +12,7 @@ from core.clock import Clock, SystemClock
 from core.lifecycle.retry import RetryPolicy
 from core.mimecast.batchfiles import BatchFileReader
 from core.mimecast.client import MimecastClient, base_url
-from core.mimecast.fetcher import ListingCache, MemoryListingCache
+from core.mimecast.fetcher import ListingCache
 from core.sinks.contract import Sink
 from core.sinks.factory import open_sink
 from core.store.collection import CollectionState
@@ -20,6 +20,7 @@ from core.store.collectors import CollectorStore
 from core.store.counters import Counters
 from core.store.fields import FieldStore
 from core.store.health import HealthStore
+from core.store.listings import RedisListingCache
 from core.store.secrets import SecretBox
 from core.store.sources import SourceStore
 from core.store.streams import StreamStore
@@ -69,7 +70,7 @@ def build(settings: Settings) -> Services:
         counters=Counters(client),
         fields=FieldStore(client),
         files=BatchFileReader(mimecast, max_records=settings.max_records_per_chunk),
-        listings=MemoryListingCache(),
+        listings=RedisListingCache(client, clock),
         sink=open_sink(settings.sink_url, clock=clock),
         policy=RetryPolicy(
             window_seconds=settings.retry_window_seconds,
