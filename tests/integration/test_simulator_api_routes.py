@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.simulator import CLIENT_ID, CLIENT_SECRET, SimulatorProcess
+from tests.support.simulator import SimulatorProcess, connect, renew_token
 
 PLUS_0000 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0000$")
 Record = dict[str, Any]
@@ -70,26 +69,6 @@ def sim(simulator: SimulatorProcess) -> SimulatorProcess:
     """The shared simulator, reset, its clock frozen so that a listing and the truth see one moment."""
     simulator.control.post("/_sim/clock/freeze").raise_for_status()
     return simulator
-
-
-# httpx builds a TLS context for every client (~0.1 s each); these clients speak plain HTTP on
-# loopback, so they share one context, built once.
-TLS = ssl.create_default_context()
-
-
-def connect(sim: SimulatorProcess) -> httpx.Client:
-    """A client of `sim` holding a fresh bearer token."""
-    client = httpx.Client(base_url=sim.url, timeout=30, verify=TLS)
-    renew_token(client)
-    return client
-
-
-def renew_token(client: httpx.Client) -> None:
-    """Take a new token, as a client does once its token expired."""
-    form = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "grant_type": "client_credentials"}
-    response = client.post("/oauth/token", data=form)
-    response.raise_for_status()
-    client.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
 
 
 @pytest.fixture

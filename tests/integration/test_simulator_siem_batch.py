@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import ssl
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,7 +15,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import httpx
 import pytest
 
-from tests.support.simulator import CLIENT_ID, CLIENT_SECRET, SimulatorProcess
+from tests.support.simulator import TLS, SimulatorProcess, connect, renew_token
 
 LISTING = "/siem/v1/batch/events/cg"
 ISO_MS_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -58,26 +57,6 @@ def dated_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulato
 def dated(dated_process: SimulatorProcess) -> SimulatorProcess:
     dated_process.reset()
     return dated_process
-
-
-# httpx builds a TLS context for every client (~0.1 s each); these clients speak plain HTTP on
-# loopback, so they share one context, built once.
-TLS = ssl.create_default_context()
-
-
-def connect(sim: SimulatorProcess) -> httpx.Client:
-    """A client of `sim` holding a fresh bearer token."""
-    client = httpx.Client(base_url=sim.url, timeout=30, verify=TLS)
-    renew_token(client)
-    return client
-
-
-def renew_token(client: httpx.Client) -> None:
-    """Take a new token, as a client does once its token expired."""
-    form = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "grant_type": "client_credentials"}
-    response = client.post("/oauth/token", data=form)
-    response.raise_for_status()
-    client.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -102,3 +103,23 @@ def _env_value(value: Any) -> str:
     if isinstance(value, (dict, list, tuple)):
         return json.dumps(value)
     return str(value)
+
+
+# httpx builds a TLS context for every client (~0.1 s each); these clients speak plain HTTP on
+# loopback, so they share one context, built once.
+TLS = ssl.create_default_context()
+
+
+def connect(sim: SimulatorProcess) -> httpx.Client:
+    """A client of `sim` holding a fresh bearer token."""
+    client = httpx.Client(base_url=sim.url, timeout=30, verify=TLS)
+    renew_token(client)
+    return client
+
+
+def renew_token(client: httpx.Client) -> None:
+    """Take a new token, as a client does once its token expired."""
+    form = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "grant_type": "client_credentials"}
+    response = client.post("/oauth/token", data=form)
+    response.raise_for_status()
+    client.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
