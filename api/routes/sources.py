@@ -8,6 +8,7 @@ task (never this process) talks to Mimecast.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
@@ -19,7 +20,7 @@ from api.views import etag, expected_version, source_json
 from core.lifecycle.states import IllegalTransition, State
 from core.mimecast.streams import spec_for
 from core.mimecast.windows import initial_cursor
-from core.models import BatchCursor, Cursor, cursor_to_json
+from core.models import BatchCursor, Cursor, WindowCursor, cursor_to_json
 from core.store import keys
 from core.store.codec import dumps
 from core.store.sources import StoredSource
@@ -139,8 +140,12 @@ def reset_source(
     starts = {}
     for collection in current.config.data_collection:
         cursor = initial_cursor(spec_for(collection), now, since=since)
-        context.streams.reset(keys.stream_of(source_id, collection), dumps(cursor_to_json(cursor)))
         starts[collection] = _start_of(cursor)
+        if isinstance(cursor, WindowCursor) and since < cursor.start:
+            # The operator asked for this start: keep it, so that the first window reports the part
+            # Mimecast no longer serves (a CollectionGap) before it moves to the oldest point served.
+            cursor = replace(cursor, start=since.replace(microsecond=0))
+        context.streams.reset(keys.stream_of(source_id, collection), dumps(cursor_to_json(cursor)))
     context.sources.restart(source_id, now, reason=f"reset to {body.startTime}")
     stored = context.sources.get(source_id)
     _queue_start(context, stored)

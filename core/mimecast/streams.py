@@ -155,6 +155,11 @@ AUDIT = StreamSpec(
     id_rule=IdRule.FIELD,
     dedupe=Dedupe.WINDOW_EDGE,
     time_field="eventTime",
+    # Choice: Mimecast keeps audit events "about 60 days" (`spec/mimecast-api.md`, partial
+    # confidence). Ask for no more than 59 days back: a day's margin (one window) keeps a window
+    # opened at the edge inside the reach, and an older checkpoint is reported as a gap rather
+    # than read as an empty (or refused) window.
+    max_lookback=timedelta(days=59),
 )
 
 HOLD = StreamSpec(

@@ -53,6 +53,19 @@ def test_a_start_beyond_mimecasts_reach_is_moved_inside_it() -> None:
     assert reach_gap(DLP, NOW - timedelta(days=300), NOW) is None  # no known reach: no clamp
 
 
+def test_audit_events_reach_back_59_days_and_an_older_window_reports_the_gap() -> None:
+    assert reach_gap(AUDIT, NOW - timedelta(days=58), NOW) is None
+    since = NOW - timedelta(days=90)
+    gap = reach_gap(AUDIT, since, NOW)
+    assert gap is not None
+    assert gap.what.startswith("auditEvent ")
+    opened = open_window(AUDIT, WindowCursor(start=since), NOW)
+    assert opened is not None
+    window, reported = opened
+    assert reported == gap
+    assert window.start == (NOW - timedelta(days=59)).replace(microsecond=0)
+
+
 @pytest.mark.parametrize(
     ("since", "gap_until"),
     [

@@ -1,0 +1,110 @@
+"""Issue 5, items 7 and 8 end to end: a backfill to a start older than Mimecast still serves opens a
+`CollectionGap` Warning that names the lost interval and collection goes on; throttling waits out
+`X-RateLimit-Reset` without counting as a failure."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from datetime import timedelta
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.harness import Deployment, deploy, wait_caught_up
+from tests.support.stack import wait_for
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def iso_ms(moment: Any) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def open_events(deployment: Deployment, source: str, name: str) -> list[dict[str, Any]]:
+    return [
+        event
+        for event in deployment.unresolved()
+        if event["resourceIdentity"]["id"] == source and event["eventName"] == name
+    ]
+
+
+def never_in_error(deployment: Deployment, collector: str, source: str) -> None:
+    answer = deployment.client.get(f"/collectors/{collector}/sources/{source}/history")
+    answer.raise_for_status()
+    history = answer.json()["history"]
+    assert not [step for step in history if "Error" in str(step)], history
+
+
+def test_a_backfill_older_than_the_audit_reach_reports_the_gap_and_collection_goes_on(tmp_path: Path) -> None:
+    with deploy(tmp_path) as deployment:
+        collector, source = deployment.create_source(collections=("auditEvent",))
+        deployment.wait_state(collector, source, "Collecting")
+        before = wait_caught_up(deployment, deployment.delivered, collections=("auditEvent",))["auditEvent"]
+        assert set(before.values()) == {1}
+
+        since = (deployment.sim_now() - timedelta(days=90)).replace(microsecond=0)
+        answer = deployment.client.post(
+            f"/collectors/{collector}/sources/{source}/action/reset",
+            json={"startTime": since.isoformat().replace("+00:00", "Z")},
+        )
+        assert answer.status_code == 202, answer.text
+        # The answer says where collection really starts: the oldest point served (59 days back).
+        starts_at = answer.json()["reset"]["auditEvent"]
+        assert starts_at > since.isoformat().replace("+00:00", "Z")
+
+        (gap,) = wait_for(
+            lambda: open_events(deployment, source, "CollectionGap"), timeout=30, what="a CollectionGap event"
+        )
+        assert gap["severityLevel"] == "Warning"
+        description = gap["details"]["description"]
+        assert f"auditEvent {iso_ms(since)} .. " in description, description
+        edge = description.split(" .. ")[1].split(" ")[0]
+        assert edge[:10] == starts_at[:10], (edge, starts_at)  # up to the oldest point served
+
+        # Collection goes on from there: the backfill delivers every audit event once more.
+        expected = deployment.expected()["auditEvent"]
+
+        def again() -> dict[str, int] | None:
+            after = deployment.delivered()["auditEvent"] - before
+            return dict(after) if expected <= set(after) else None
+
+        backfilled = wait_for(again, timeout=60, what="every audit event collected again")
+        assert set(backfilled.values()) == {1}, Counter(backfilled.values())
+        assert deployment.state(collector, source)["state"] == "Collecting"
+        assert not open_events(deployment, source, "ThirdPartyGenericError")
+        never_in_error(deployment, collector, source)
+
+
+def test_throttling_waits_out_the_reset_and_is_not_a_failure(tmp_path: Path) -> None:
+    faults, reset_ms = 3, 2000
+    with deploy(tmp_path) as deployment:
+        sim = deployment.simulator
+        sim.fault("dlp", kind="rate_limit", count=faults, reset_ms=reset_ms)
+        collector, source = deployment.create_source(collections=("dlp",))
+
+        seen: list[float] = []  # when the simulator had answered the 1st, 2nd, ... DLP call
+
+        def watch() -> bool:
+            counted = int(sim.state()["calls"].get("dlp", 0))
+            while len(seen) < counted:
+                seen.append(time.monotonic())
+            assert deployment.state(collector, source)["state"] != "Error"
+            return len(seen) > faults
+
+        wait_for(watch, timeout=30, what="the throttled calls and a served one")
+        delivered = wait_caught_up(deployment, deployment.delivered, timeout=30, collections=("dlp",))
+        assert set(delivered["dlp"].values()) == {1}
+
+        # Each retry came after the reset Mimecast asked for, not on the 0.3 s failure backoff.
+        spacing = [later - earlier for earlier, later in pairwise(seen[: faults + 1])]
+        assert all(gap >= reset_ms / 1000 * 0.8 for gap in spacing), spacing
+        pages = int(sim.state()["calls"]["dlp"]) - faults
+        assert pages <= 4, sim.state()["calls"]  # a page or two, then caught up: no hammering
+
+        assert deployment.state(collector, source)["state"] == "Collecting"
+        assert not open_events(deployment, source, "ThirdPartyGenericError")
+        assert not [e for e in deployment.events(source) if e["eventName"] == "ThirdPartyGenericError"]
+        never_in_error(deployment, collector, source)
