@@ -153,6 +153,11 @@ class StreamWork:
             else windows.initial_cursor(spec, now)
         )
         version = checkpoint.version
+        if isinstance(cursor, BatchCursor) and (moved := windows.batch_into_reach(spec, cursor, now)):
+            # A reset asked for days Mimecast no longer lists: report them, then list from the reach.
+            cursor, lost = moved
+            Events(self, source).gap(lost)
+            version = self.svc.streams.commit(lease, version, _json(cursor), self.now)
         if isinstance(cursor, WindowCursor) and cursor.end is None:
             # Fix the window first, so that a re-read of this checkpoint asks for the same page.
             opened = windows.open_window(spec, cursor, now)

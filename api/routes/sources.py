@@ -141,10 +141,17 @@ def reset_source(
     for collection in current.config.data_collection:
         cursor = initial_cursor(spec_for(collection), now, since=since)
         starts[collection] = _start_of(cursor)
+        # The operator asked for this start: keep it, so that the first window (or the first SIEM
+        # listing) reports the part Mimecast no longer serves as a CollectionGap, then moves on to
+        # the oldest point served.
         if isinstance(cursor, WindowCursor) and since < cursor.start:
-            # The operator asked for this start: keep it, so that the first window reports the part
-            # Mimecast no longer serves (a CollectionGap) before it moves to the oldest point served.
             cursor = replace(cursor, start=since.replace(microsecond=0))
+        elif (
+            isinstance(cursor, BatchCursor)
+            and cursor.start_date is not None
+            and since.date() < cursor.start_date
+        ):
+            cursor = replace(cursor, start_date=since.date())
         context.streams.reset(keys.stream_of(source_id, collection), dumps(cursor_to_json(cursor)))
     context.sources.restart(source_id, now, reason=f"reset to {body.startTime}")
     stored = context.sources.get(source_id)

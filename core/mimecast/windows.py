@@ -80,6 +80,20 @@ def initial_cursor(
     return WindowCursor(start=start, until=_second(until) if until is not None else None)
 
 
+def batch_into_reach(spec: StreamSpec, cursor: BatchCursor, now: datetime) -> tuple[BatchCursor, Gap] | None:
+    """A first SIEM batch listing asked by a day Mimecast no longer serves (a reset far back): the
+    cursor from the oldest whole day served, and the gap that names what is skipped; else None."""
+    if cursor.token is not None or cursor.files or cursor.start_date is None:
+        return None
+    since = datetime.combine(cursor.start_date, time.min, tzinfo=UTC)
+    gap = reach_gap(spec, since, now)
+    if gap is None:
+        return None
+    moved = initial_cursor(spec, now, since=since)
+    assert isinstance(moved, BatchCursor)
+    return moved, gap
+
+
 def open_window(
     spec: StreamSpec, cursor: WindowCursor, now: datetime
 ) -> tuple[WindowCursor, Gap | None] | None:

@@ -78,6 +78,44 @@ def test_a_backfill_older_than_the_audit_reach_reports_the_gap_and_collection_go
         never_in_error(deployment, collector, source)
 
 
+def test_a_backfill_older_than_the_siem_batch_reach_reports_the_lost_days_and_collection_goes_on(
+    tmp_path: Path,
+) -> None:
+    with deploy(tmp_path) as deployment:
+        collector, source = deployment.create_source(collections=("siem",))
+        deployment.wait_state(collector, source, "Collecting")
+        before = wait_caught_up(deployment, deployment.delivered, collections=("siem",))["siem"]
+        assert set(before.values()) == {1}
+
+        since = (deployment.sim_now() - timedelta(days=10)).replace(microsecond=0)
+        answer = deployment.client.post(
+            f"/collectors/{collector}/sources/{source}/action/reset",
+            json={"startTime": since.isoformat().replace("+00:00", "Z")},
+        )
+        assert answer.status_code == 202, answer.text
+        starts_on = answer.json()["reset"]["siem"]  # the first whole day inside the 7 days served
+
+        (gap,) = wait_for(
+            lambda: open_events(deployment, source, "CollectionGap"), timeout=30, what="a CollectionGap event"
+        )
+        assert gap["severityLevel"] == "Warning"
+        description = gap["details"]["description"]
+        assert f"siem {since.date().isoformat()}T00:00:00.000Z .. {starts_on}T00:00:00.000Z" in description, (
+            description
+        )
+
+        expected = set(deployment.simulator.truth("siem"))
+
+        def again() -> dict[str, int] | None:
+            after = deployment.delivered()["siem"] - before
+            return dict(after) if expected <= set(after) else None
+
+        backfilled = wait_for(again, timeout=60, what="every SIEM record collected again")
+        assert set(backfilled.values()) == {1}, Counter(backfilled.values())
+        assert deployment.state(collector, source)["state"] == "Collecting"
+        never_in_error(deployment, collector, source)
+
+
 def test_throttling_waits_out_the_reset_and_is_not_a_failure(tmp_path: Path) -> None:
     faults, reset_ms = 3, 2000
     with deploy(tmp_path) as deployment:

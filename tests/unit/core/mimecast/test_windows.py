@@ -8,7 +8,15 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from core.mimecast.streams import AUDIT, DLP, HOLD, SIEM_BATCH, SIEM_STREAMING, StreamSpec, TimeFormat
-from core.mimecast.windows import close_window, format_time, initial_cursor, is_due, open_window, reach_gap
+from core.mimecast.windows import (
+    batch_into_reach,
+    close_window,
+    format_time,
+    initial_cursor,
+    is_due,
+    open_window,
+    reach_gap,
+)
 from core.models import BatchCursor, KnownIds, WindowCursor
 
 NOW = datetime(2024, 6, 10, 12, 30, 45, 678000, tzinfo=UTC)
@@ -159,3 +167,14 @@ def test_a_stream_with_an_end_stops_there() -> None:
 
 def test_the_siem_batch_stream_is_always_due_its_schedule_decides_how_often() -> None:
     assert is_due(SIEM_BATCH, BatchCursor(token="t"), NOW)
+
+
+def test_a_first_siem_listing_asked_by_a_day_out_of_reach_moves_into_it_and_names_the_gap() -> None:
+    asked = BatchCursor(start_date=(NOW - timedelta(days=10)).date())
+    moved = batch_into_reach(SIEM_BATCH, asked, NOW)
+    assert moved is not None
+    cursor, gap = moved
+    assert cursor == initial_cursor(SIEM_BATCH, NOW, since=NOW - timedelta(days=10))
+    assert gap.what.startswith(f"siem {asked.start_date}T00:00:00.000Z .. ")
+    assert batch_into_reach(SIEM_BATCH, cursor, NOW) is None
+    assert batch_into_reach(SIEM_BATCH, replace(asked, token="listed"), NOW) is None
