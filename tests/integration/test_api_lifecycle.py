@@ -23,33 +23,11 @@ from core.store.secrets import MASK, SecretBox
 from core.store.sources import SourceStore
 from tests.support.api_server import ADMIN_KEY
 from tests.support.celery_worker import TEST_SECRETS_KEY
+from tests.support.product_example import PRODUCT_EXAMPLE
 from tests.support.stack import PRODUCT_EXAMPLE_SECRET, Stack, every_value, running_stack, wait_for
 
 pytestmark = pytest.mark.xdist_group("api-lifecycle")
 
-# Verbatim from spec/sumo-mimecast-source.txt ("Mimecast Source JSON example").
-PRODUCT_EXAMPLE = """{
-"api.version": "v1",
-"source": {
-"config": {
-"name": "Mimecast",
-"description": "Mimecast",
-"category": "Mimecast",
-"clientID": "XXXgXXXXXXXxfkNsaXXXXo8VqkXXXixRf5VlnwcXXXXXchX",
-"clientSecret": "XXXgXXXXXXXxfkNsaXXXXo8VqkXXXixRf5VlnwcXXXXXchX",
-"dataCollection": [
-"siem",
-"dlp",
-"auditEvent",
-"holdMessageList"
-]
-},
-"schemaRef": {
-"type": "Mimecast"
-},
-"sourceType": "Universal"
-}
-}"""
 JSON = {"Content-Type": "application/json"}
 # Every secret this module hands out; none may be found in clear afterwards. (The product
 # example's secret equals its clientID, which is shown on purpose, so it cannot be swept for.)

@@ -13,32 +13,7 @@ from api.errors import validation_message
 from api.schemas import FieldRequest, SourceRequest, SourceUpdateRequest
 from core.models import ProcessingRule
 from core.store.secrets import MASK
-
-# Verbatim from spec/sumo-mimecast-source.txt, "Mimecast Source JSON example".
-PRODUCT_EXAMPLE = """
-{
-"api.version": "v1",
-"source": {
-"config": {
-"name": "Mimecast",
-"description": "Mimecast",
-"category": "Mimecast",
-"clientID": "XXXgXXXXXXXxfkNsaXXXXo8VqkXXXixRf5VlnwcXXXXXchX",
-"clientSecret": "XXXgXXXXXXXxfkNsaXXXXo8VqkXXXixRf5VlnwcXXXXXchX",
-"dataCollection": [
-"siem",
-"dlp",
-"auditEvent",
-"holdMessageList"
-]
-},
-"schemaRef": {
-"type": "Mimecast"
-},
-"sourceType": "Universal"
-}
-}
-"""
+from tests.support.product_example import PRODUCT_EXAMPLE
 
 
 def example() -> dict[str, Any]:
