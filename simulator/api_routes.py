@@ -105,7 +105,14 @@ def _filter_of(spec: Collection, body: Any, now: int) -> dict[str, Any]:
                 str(name), "err_validation_invalid_date", f"{name} is not a valid date: {value!r}"
             ) from None
     if spec.route == "dlp":
-        query["oldestFirst"] = bool(item.get("oldestFirst", False))
+        oldest_first = item.get("oldestFirst", False)
+        if not isinstance(oldest_first, bool):
+            raise Invalid(
+                "oldestFirst",
+                "err_validation_invalid",
+                f"oldestFirst must be true or false, got {oldest_first!r}",
+            )
+        query["oldestFirst"] = oldest_first
     if spec.route == "audit":
         categories = item.get("categories")
         if categories is not None and not (

@@ -274,6 +274,13 @@ MALFORMED: list[Any] = [
     pytest.param("dlp", {"data": [{"from": WIDE["from"]}]}, 200, "to", id="dlp: no to"),
     pytest.param("dlp", {"data": [{**WIDE, "from": "yesterday"}]}, 200, "from", id="dlp: a bad date"),
     pytest.param(
+        "dlp",
+        {"data": [{**WIDE, "oldestFirst": "false"}]},
+        200,
+        "oldestFirst",
+        id="dlp: oldestFirst a string",
+    ),
+    pytest.param(
         "audit", {"data": [{"endDateTime": WIDE["to"]}]}, 200, "startDateTime", id="audit: no startDateTime"
     ),
     pytest.param(
