@@ -35,13 +35,6 @@ MIDNIGHT_MS = int(datetime(2024, 6, 5, tzinfo=UTC).timestamp() * 1000)
 Event = dict[str, Any]
 
 
-@pytest.fixture
-def sim(simulator: SimulatorProcess) -> SimulatorProcess:
-    """The shared simulator, reset, its clock frozen so that a listing and the truth see one moment."""
-    simulator.control.post("/_sim/clock/freeze").raise_for_status()
-    return simulator
-
-
 @pytest.fixture(scope="session")
 def dated_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorProcess]:
     """Session-scoped: an xdist worker starts it once even when it runs this module in pieces."""
@@ -57,15 +50,6 @@ def dated_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulato
 def dated(dated_process: SimulatorProcess) -> SimulatorProcess:
     dated_process.reset()
     return dated_process
-
-
-@pytest.fixture
-def api(sim: SimulatorProcess) -> Iterator[httpx.Client]:
-    client = connect(sim)
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 @pytest.fixture

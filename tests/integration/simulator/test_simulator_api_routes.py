@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.simulator import SimulatorProcess, connect, renew_token
+from tests.support.simulator import SimulatorProcess, renew_token
 
 PLUS_0000 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0000$")
 Record = dict[str, Any]
@@ -62,22 +62,6 @@ ROUTES = {
         True,
     ),
 }
-
-
-@pytest.fixture
-def sim(simulator: SimulatorProcess) -> SimulatorProcess:
-    """The shared simulator, reset, its clock frozen so that a listing and the truth see one moment."""
-    simulator.control.post("/_sim/clock/freeze").raise_for_status()
-    return simulator
-
-
-@pytest.fixture
-def api(sim: SimulatorProcess) -> Iterator[httpx.Client]:
-    client = connect(sim)
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 def plus_0000(moment: datetime) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -11,27 +10,11 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from tests.support.simulator import SimulatorProcess, connect
+from tests.support.simulator import SimulatorProcess
 
 STREAM = "/siem/v1/events/cg"
 Event = dict[str, Any]
 Page = dict[str, Any]
-
-
-@pytest.fixture
-def sim(simulator: SimulatorProcess) -> SimulatorProcess:
-    """The shared simulator, reset, its clock frozen so that a listing and the truth see one moment."""
-    simulator.control.post("/_sim/clock/freeze").raise_for_status()
-    return simulator
-
-
-@pytest.fixture
-def api(sim: SimulatorProcess) -> Iterator[httpx.Client]:
-    client = connect(sim)
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 def sim_now(sim: SimulatorProcess) -> datetime:
