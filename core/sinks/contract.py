@@ -83,6 +83,7 @@ class Sink(Protocol):
 UNAVAILABLE = "destination.unavailable"  # 429 or 5xx: try again later
 REJECTED = "destination.rejected"  # any other non-2xx status: the destination refuses this request
 UNREACHABLE = "destination.unreachable"  # no answer at all: network down, directory unusable
+MISCONFIGURED = "destination.misconfigured"  # token refused, TLS verification failed, no such bucket
 
 
 def status_error(status: int, reason: str = "") -> FirstPartyGenericError | None:
@@ -103,3 +104,12 @@ def status_error(status: int, reason: str = "") -> FirstPartyGenericError | None
 def unreachable(detail: str) -> FirstPartyGenericError:
     """The destination could not be reached or written at all (network, disk)."""
     return FirstPartyGenericError(f"destination unreachable: {detail}", code=UNREACHABLE)
+
+
+def misconfigured(detail: str, status: int | None = None) -> FirstPartyGenericError:
+    """The destination refuses this deployment's configuration of it; fixing the config fixes it.
+
+    Still a FirstPartyGeneric error (retried in the window, so a corrected token is picked up),
+    with a message that says what to fix.
+    """
+    return FirstPartyGenericError(f"destination misconfigured: {detail}", status=status, code=MISCONFIGURED)
