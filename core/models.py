@@ -338,15 +338,20 @@ class CollectorConfig:
     category: str | None = None
     fields: tuple[tuple[str, FieldValue], ...] = ()
     time_zone: str | None = None
+    # Names of the destinations its batches go to; empty: the deployment's default (SINK_URL).
+    destinations: tuple[str, ...] = ()
 
     def to_json(self) -> JsonObject:
-        return {
+        shown: JsonObject = {
             "name": self.name,
             "description": self.description,
             "category": self.category,
             "fields": _fields_json(self.fields),
             "timeZone": self.time_zone,
         }
+        if self.destinations:
+            shown["destinations"] = list(self.destinations)
+        return shown
 
     @classmethod
     def from_json(cls, data: JsonObject) -> CollectorConfig:
@@ -356,4 +361,5 @@ class CollectorConfig:
             category=data.get("category"),
             fields=_fields_from(data.get("fields")),
             time_zone=data.get("timeZone"),
+            destinations=tuple(data.get("destinations") or ()),
         )

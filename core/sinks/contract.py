@@ -106,6 +106,11 @@ def unreachable(detail: str) -> FirstPartyGenericError:
     return FirstPartyGenericError(f"destination unreachable: {detail}", code=UNREACHABLE)
 
 
+def unavailable(detail: str) -> FirstPartyGenericError:
+    """The destination answered but has not taken the data yet (no status of its own to show)."""
+    return FirstPartyGenericError(f"destination unavailable: {detail}", code=UNAVAILABLE)
+
+
 def misconfigured(detail: str, status: int | None = None) -> FirstPartyGenericError:
     """The destination refuses this deployment's configuration of it; fixing the config fixes it.
 

@@ -21,10 +21,11 @@ TYPES = ("file", "sumo", "splunkHec", "syslog", "s3", "http")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._\-]{0,127}")
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}")
 _RESERVED_HEADERS = {"content-length", "content-encoding", "host", "transfer-encoding", "idempotency-key"}
-FACILITIES = (
-    "kern user mail daemon auth syslog lpr news uucp cron authpriv ftp ntp audit alert clock "
-    "local0 local1 local2 local3 local4 local5 local6 local7"
-).split()
+FACILITIES = (  # RFC 5424 facility codes, in order from 0
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp",
+    "ntp", "audit", "alert", "clock", "local0", "local1", "local2", "local3", "local4", "local5", "local6",
+    "local7",
+)  # fmt: skip
 
 
 class InvalidDestination(ValueError):
@@ -167,7 +168,8 @@ FIELDS: Mapping[str, tuple[Field, ...]] = {
 def check_name(name: Any) -> str:
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise InvalidDestination(
-            "name", "must be 1 to 128 letters, digits, spaces, '.', '_' or '-', starting with a letter or digit"
+            "name",
+            "must be 1 to 128 letters, digits, spaces, '.', '_' or '-', starting with a letter or digit",
         )
     return name
 
@@ -186,7 +188,8 @@ def check(kind: str, config: Any) -> JsonConfig:
             )
     if kind == "s3" and (checked["accessKeyId"] is None) != (checked["secretAccessKey"] is None):
         raise InvalidDestination(
-            "config.secretAccessKey", "accessKeyId and secretAccessKey go together (or neither: default chain)"
+            "config.secretAccessKey",
+            "accessKeyId and secretAccessKey go together (or neither: default chain)",
         )
     return checked
 
@@ -197,7 +200,9 @@ def _fields(path: str, fields: tuple[Field, ...], config: Any) -> JsonConfig:
     known = {field.name for field in fields}
     for name in config:
         if name not in known:
-            raise InvalidDestination(f"{path}.{name}", f"is not a field of this type (known: {', '.join(known)})")
+            raise InvalidDestination(
+                f"{path}.{name}", f"is not a field of this type (known: {', '.join(known)})"
+            )
     checked: JsonConfig = {}
     for field in fields:
         value = config.get(field.name)
@@ -224,7 +229,7 @@ def _syslog_tls(value: Any) -> JsonConfig | None:
 
 def secret_paths(kind: str, config: JsonConfig) -> list[tuple[str, ...]]:
     """Where the secrets of a checked config are: each a path of keys."""
-    paths = [(field.name,) for field in FIELDS.get(kind, ()) if field.secret]
+    paths: list[tuple[str, ...]] = [(field.name,) for field in FIELDS.get(kind, ()) if field.secret]
     if kind == "http":
         paths += [("headers", name) for name in config.get("headers") or {}]
     return paths

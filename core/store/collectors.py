@@ -203,3 +203,21 @@ class CollectorStore:
         except NotFound:
             return False
         return True
+
+    def destinations_of(self, collector_id: str) -> tuple[str, ...]:
+        """The destination names a collector routes to, also while it is being deleted (its sources
+        finish their batches); () for the deployment default. NotFound once it is gone."""
+        with redis_failures("collector read"):
+            raw = self._redis.hget(keys.collector(collector_id), "config")
+        if raw is None:
+            raise NotFound(f"collector {collector_id} not found")
+        return CollectorConfig.from_json(json.loads(text(raw))).destinations
+
+    def routing_to(self, destination_name: str) -> list[StoredCollector]:
+        """The collectors that route to a destination (by name, case-insensitive)."""
+        wanted = fold(destination_name)
+        return [
+            found
+            for found in self.page(0, 1_000_000)
+            if any(fold(name) == wanted for name in found.config.destinations)
+        ]

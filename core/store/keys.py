@@ -181,3 +181,27 @@ def batch_listing(listing: str) -> str:
     `listing` is a digest of (credential, stream, the `@nextPage` or day that produced it).
     """
     return f"{PREFIX}:batch-listing:{listing}"
+
+
+# Destinations (managed resources routed per collector).
+
+
+def destinations() -> str:
+    """Sorted set of destination ids, scored by creation order."""
+    return f"{PREFIX}:destinations"
+
+
+def destination_names() -> str:
+    """Hash of destination name (case-folded) -> id: the atomic claim that keeps names unique."""
+    return f"{PREFIX}:destination-names"
+
+
+def destination(destination_id: str) -> str:
+    """Hash of one destination: `name`, `type`, `config` (JSON, secrets masked), `secrets` (encrypted
+    JSON of the secret values), `version`, `created`."""
+    return f"{PREFIX}:destination:{destination_id}"
+
+
+def destination_health(destination_id: str) -> str:
+    """Hash of the destination's last outcome: `ok` (time), `failed` (time), `kind`, `message`."""
+    return f"{PREFIX}:destination:{destination_id}:health"
