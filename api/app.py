@@ -15,12 +15,13 @@ from fastapi.responses import JSONResponse
 from api import errors, metrics, openapi
 from api.context import Context, Enqueuer
 from api.limits import BodyLimits
-from api.routes import collectors, fields, health, page, sources
+from api.routes import collectors, destinations, fields, health, page, sources
 from api.security import authenticated
 from core.clock import Clock, SystemClock
 from core.store.access import AccessStore
 from core.store.collection import CollectionState
 from core.store.collectors import CollectorStore
+from core.store.destinations import DestinationStore
 from core.store.fields import FieldStore
 from core.store.health import HealthStore
 from core.store.secrets import SecretBox
@@ -86,6 +87,7 @@ def create_app(
         admin=settings.admin_credentials(),
         streams=StreamStore(client),
         collection=CollectionState(client, settings.quarantine_limit),
+        destinations=DestinationStore(client, box),
     )
     app = FastAPI(
         title="mimecast-source management API",
@@ -101,7 +103,7 @@ def create_app(
     errors.install(app)
 
     protected = APIRouter(prefix=PREFIX, dependencies=[Depends(authenticated)], responses=_RESPONSES)
-    for module in (collectors, sources, health, fields):
+    for module in (collectors, sources, health, fields, destinations):
         protected.include_router(module.router)
     page.install(app, protected, client)  # the Collection page at `/`, its progress route under /api/v1
 

@@ -14,6 +14,7 @@ from core.clock import Clock
 from core.store.access import AccessStore
 from core.store.collection import CollectionState
 from core.store.collectors import CollectorStore
+from core.store.destinations import DestinationStore
 from core.store.fields import FieldStore
 from core.store.health import HealthStore
 from core.store.sources import SourceStore
@@ -42,6 +43,7 @@ class Context:
     admin: tuple[str, str] | None
     streams: StreamStore
     collection: CollectionState
+    destinations: DestinationStore
 
 
 def ctx(request: Request) -> Context:

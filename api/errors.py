@@ -21,7 +21,7 @@ from starlette.routing import Match
 
 from core.errors import FirstPartyGenericError
 from core.lifecycle.states import IllegalTransition
-from core.store.outcomes import NameTaken, NotFound, StaleVersion
+from core.store.outcomes import InUse, NameTaken, NotFound, StaleVersion, UnknownReference
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def validation_message(errors: Sequence[dict[str, Any]]) -> str:
 
 def validation_code(request: Request) -> str:
     path = request.url.path
-    for resource in ("healthEvents", "sources", "fields", "collectors"):
+    for resource in ("healthEvents", "sources", "fields", "destinations", "collectors"):
         if f"/{resource}" in path:
             return f"{resource.lower()}.validation.failed"
     return "request.validation.failed"
@@ -174,12 +174,21 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> JSONResponse:
         word = str(exc).split(" ", 1)[0]
-        code = f"{word}s.not.found" if word in ("collector", "source", "field") else "resource.not.found"
+        known = ("collector", "source", "field", "destination")
+        code = f"{word}s.not.found" if word in known else "resource.not.found"
         return error_response(404, code, str(exc))
 
     @app.exception_handler(NameTaken)
     async def name_taken(request: Request, exc: NameTaken) -> JSONResponse:
         return error_response(409, f"{validation_code(request).split('.')[0]}.name.duplicate", str(exc))
+
+    @app.exception_handler(UnknownReference)
+    async def unknown_reference(request: Request, exc: UnknownReference) -> JSONResponse:
+        return error_response(400, validation_code(request), str(exc))
+
+    @app.exception_handler(InUse)
+    async def in_use(request: Request, exc: InUse) -> JSONResponse:
+        return error_response(409, f"{validation_code(request).split('.')[0]}.in.use", str(exc))
 
     @app.exception_handler(StaleVersion)
     async def stale(request: Request, exc: StaleVersion) -> JSONResponse:

@@ -7,6 +7,9 @@ HTTP Basic credentials as `/api/v1` (Prometheus: `basic_auth` in the scrape conf
 Series (labels `source`, `collection`, and `type` for errors):
 - `mimecast_source_records_forwarded_total`, `..._pages_fetched_total`, `..._errors_total`,
   `..._quarantined_lines_total`: the counters of `core.store.counters`;
+- `..._destination_batches_total`, `..._destination_records_total`, `..._destination_failures_total`
+  (by `kind`), `..._destination_send_milliseconds_total` and `..._destination_sends_total`, labelled
+  `destination` and `type` (the `SINK_URL` default is `destination="default"`);
 - `mimecast_source_checkpoint_age_seconds`: time since the stream's last committed checkpoint;
 - `mimecast_source_data_lag_seconds`: how far behind now the stream's cursor is, when its cursor
   says (the start of its current time window);
@@ -34,6 +37,7 @@ from core.errors import FirstPartyGenericError
 from core.lifecycle.states import State
 from core.store import counters, keys
 from core.store.counters import Counters
+from core.store.destinations import BATCHES, FAILURES, RECORDS, SEND_MS, SENDS
 from core.store.sources import SourceStore
 from core.store.streams import StreamStore
 
@@ -43,6 +47,11 @@ COUNTERS = {
     counters.PAGES_FETCHED: "Pages (or SIEM file chunks) read from Mimecast.",
     counters.ERRORS: "Failed fetches or forwards, by error type.",
     counters.QUARANTINED_LINES: "Malformed records or lines kept aside instead of forwarded.",
+    BATCHES: "Batches a destination accepted, by destination and type.",
+    RECORDS: "Records a destination accepted, by destination and type.",
+    FAILURES: "Failed writes to a destination, by destination, type and kind of failure.",
+    SEND_MS: "Milliseconds spent sending to a destination (over every send; / sends = mean latency).",
+    SENDS: "Sends to a destination, accepted or failed.",
 }
 PAGE = 1000
 

@@ -18,6 +18,7 @@ from pydantic.config import JsonDict
 
 from core.mimecast.streams import Collection
 from core.models import CollectorConfig, FieldValue, ProcessingRule, SourceConfig
+from core.sinks import specs
 from core.store.secrets import MASK
 
 STRICT = ConfigDict(extra="forbid", strict=True)
@@ -277,10 +278,26 @@ class CollectorIn(BaseModel):
     category: str | None = Field(default=None, max_length=1024, json_schema_extra={"pattern": TEXT_PATTERN})
     fields: dict[str, Any] = Field(default_factory=dict, json_schema_extra=FIELDS_SCHEMA)
     timeZone: str | None = Field(default=None, max_length=64, json_schema_extra={"pattern": TEXT_PATTERN})
+    # Names of the destinations its sources' batches go to; absent or empty: the default (SINK_URL).
+    destinations: list[str] | None = Field(default=None, max_length=16)
     # Read-only parts of a collector as a GET shows it; accepted back and ignored.
     id: str | None = Field(default=None, max_length=64)
     alive: bool | None = None
     ephemeral: bool | None = None
+
+    @field_validator("destinations")
+    @classmethod
+    def _valid_destinations(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        for name in value:
+            try:
+                specs.check_name(name)
+            except specs.InvalidDestination as exc:
+                raise ValueError(f"{name!r} {exc.problem}") from None
+        if len({name.casefold() for name in value}) != len(value):
+            raise ValueError("names a destination twice")
+        return value
 
     @field_validator("name")
     @classmethod
@@ -311,12 +328,45 @@ class CollectorIn(BaseModel):
             category=self.category,
             fields=tuple(self.fields.items()),
             time_zone=self.timeZone,
+            destinations=tuple(self.destinations or ()),
         )
 
 
 class CollectorRequest(BaseModel):
     model_config = STRICT
     collector: CollectorIn
+
+
+class DestinationIn(BaseModel):
+    """A destination; `config` is checked against its type by `core.sinks.specs` (see README)."""
+
+    model_config = STRICT
+    name: str = Field(min_length=1, max_length=128, json_schema_extra={"pattern": specs.NAME.pattern})
+    type: str = Field(json_schema_extra={"enum": list(specs.TYPES)})
+    config: dict[str, Any]
+    # Read-only parts as a GET shows them; accepted back and ignored.
+    id: str | None = Field(default=None, max_length=64)
+    health: dict[str, Any] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        try:
+            return specs.check_name(value)
+        except specs.InvalidDestination as exc:
+            raise ValueError(exc.problem) from None
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in specs.TYPES:
+            raise ValueError(f"must be one of {', '.join(specs.TYPES)}")
+        return value
+
+
+class DestinationRequest(BaseModel):
+    model_config = STRICT
+    destination: DestinationIn
 
 
 class FieldRequest(BaseModel):

@@ -14,13 +14,13 @@ from core.mimecast.batchfiles import BatchFileReader
 from core.mimecast.client import MimecastClient, base_url
 from core.mimecast.fetcher import ListingCache
 from core.sinks.contract import Sink
-from core.sinks.factory import open_sink
 from core.store.collection import CollectionState
 from core.store.collectors import CollectorStore
 from core.store.counters import Counters
 from core.store.fields import FieldStore
 from core.store.health import HealthStore
 from core.store.listings import RedisListingCache
+from core.store.routes import routed_sink
 from core.store.secrets import SecretBox
 from core.store.sources import SourceStore
 from core.store.streams import StreamStore
@@ -71,7 +71,7 @@ def build(settings: Settings) -> Services:
         fields=FieldStore(client),
         files=BatchFileReader(mimecast, max_records=settings.max_records_per_chunk),
         listings=RedisListingCache(client, clock),
-        sink=open_sink(settings.sink_url, clock=clock),
+        sink=routed_sink(client, SecretBox(settings.secrets_keys()), settings.sink_url, clock),
         policy=RetryPolicy(
             window_seconds=settings.retry_window_seconds,
             base_seconds=settings.retry_base_seconds,

@@ -17,12 +17,31 @@ import redis
 from core.models import CollectorConfig
 from core.store import keys
 from core.store.codec import dumps, fold, text
-from core.store.outcomes import NameTaken, NotFound, StaleVersion
+from core.store.outcomes import NameTaken, NotFound, StaleVersion, UnknownReference
 from core.store.sources import new_id
 from core.store.streams import redis_failures
 
-# KEYS: names, collector, collectors, sequence. ARGV: folded name, id, config, created.
-_CREATE = """
+# Each destination a collector names must exist when it is stored (KEYS[last]: destination names;
+# ARGV from `first`: the folded names); a destination is deleted only while no collector names it.
+_DESTINATIONS_EXIST = """
+local function destinations_exist(names_key, first)
+    for i = first, #ARGV do
+        if redis.call('HEXISTS', names_key, ARGV[i]) == 0 then
+            return ARGV[i]
+        end
+    end
+    return nil
+end
+"""
+# KEYS: names, collector, collectors, sequence, destination names. ARGV: folded name, id, config,
+# created, folded destination names...
+_CREATE = (
+    _DESTINATIONS_EXIST
+    + """
+local missing = destinations_exist(KEYS[5], 5)
+if missing then
+    return {-3, missing}
+end
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
     return 0
 end
@@ -32,10 +51,18 @@ redis.call('HSET', KEYS[2], 'config', ARGV[3], 'version', 1, 'deleting', '0', 'n
 redis.call('ZADD', KEYS[3], seq, ARGV[2])
 return 1
 """
-# KEYS: names, collector. ARGV: expected version ('' = any), folded name, config, id.
-_UPDATE = """
+)
+# KEYS: names, collector, destination names. ARGV: expected version ('' = any), folded name, config,
+# id, folded destination names...
+_UPDATE = (
+    _DESTINATIONS_EXIST
+    + """
 if redis.call('EXISTS', KEYS[2]) == 0 or redis.call('HGET', KEYS[2], 'deleting') == '1' then
     return -1
+end
+local missing = destinations_exist(KEYS[3], 5)
+if missing then
+    return {-3, missing}
 end
 local version = tonumber(redis.call('HGET', KEYS[2], 'version'))
 if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= version then
@@ -53,6 +80,7 @@ end
 redis.call('HSET', KEYS[2], 'config', ARGV[3], 'version', version + 1, 'name', ARGV[2])
 return version + 1
 """
+)
 # KEYS: names, collector, collectors, its sources. ARGV: id. Returns its source ids.
 _MARK_DELETING = """
 if redis.call('EXISTS', KEYS[2]) == 0 or redis.call('HGET', KEYS[2], 'deleting') == '1' then
@@ -99,15 +127,22 @@ class CollectorStore:
         collector_id = new_id()
         created = now.isoformat()
         with redis_failures("collector create"):
-            result = int(
+            result = _outcome(
                 self._create(
                     keys=[
                         keys.collector_names(),
                         keys.collector(collector_id),
                         keys.collectors(),
                         keys.sequence(),
+                        keys.destination_names(),
                     ],
-                    args=[fold(config.name), collector_id, dumps(config.to_json()), created],
+                    args=[
+                        fold(config.name),
+                        collector_id,
+                        dumps(config.to_json()),
+                        created,
+                        *(fold(name) for name in config.destinations),
+                    ],
                 )
             )
         if result == 0:
@@ -145,14 +180,15 @@ class CollectorStore:
         self, collector_id: str, config: CollectorConfig, *, expected_version: int | None
     ) -> StoredCollector:
         with redis_failures("collector update"):
-            result = int(
+            result = _outcome(
                 self._update(
-                    keys=[keys.collector_names(), keys.collector(collector_id)],
+                    keys=[keys.collector_names(), keys.collector(collector_id), keys.destination_names()],
                     args=[
                         "" if expected_version is None else expected_version,
                         fold(config.name),
                         dumps(config.to_json()),
                         collector_id,
+                        *(fold(name) for name in config.destinations),
                     ],
                 )
             )
@@ -221,3 +257,10 @@ class CollectorStore:
             for found in self.page(0, 1_000_000)
             if any(fold(name) == wanted for name in found.config.destinations)
         ]
+
+
+def _outcome(result: Any) -> int:
+    """A script's number, or UnknownReference for `{-3, missing destination}`."""
+    if isinstance(result, list):
+        raise UnknownReference(f"collector.destinations: no destination named {text(result[1])!r}")
+    return int(result)

@@ -21,7 +21,7 @@ from core.sinks.specs import JsonConfig, join_secrets, split_secrets
 from core.store import keys
 from core.store.codec import dumps, fold, text
 from core.store.counters import Counters
-from core.store.outcomes import NameTaken, NotFound, StaleVersion
+from core.store.outcomes import InUse, NameTaken, NotFound, StaleVersion
 from core.store.secrets import SecretBox
 from core.store.sources import new_id
 from core.store.streams import redis_failures
@@ -67,10 +67,25 @@ redis.call('HSET', KEYS[2], 'name', ARGV[4], 'type', ARGV[5], 'config', ARGV[6],
     'version', version + 1)
 return version + 1
 """
-# KEYS: names, destination, destinations, health. ARGV: folded name, id.
+# KEYS: names, destination, destinations, health, collectors. ARGV: folded name, id, collector key prefix.
+# Refused (the name of a collector is returned) while a collector routes to the destination; names
+# keep to ASCII, so string.lower is the case-folding of `fold`.
 _DELETE = """
 if redis.call('EXISTS', KEYS[2]) == 0 then
     return 0
+end
+for _, collector in ipairs(redis.call('ZRANGE', KEYS[5], 0, -1)) do
+    local raw = redis.call('HGET', ARGV[3] .. collector, 'config')
+    if raw then
+        local config = cjson.decode(raw)
+        if type(config['destinations']) == 'table' then
+            for _, name in ipairs(config['destinations']) do
+                if string.lower(name) == ARGV[1] then
+                    return config['name']
+                end
+            end
+        end
+    end
 end
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
     redis.call('HDEL', KEYS[1], ARGV[1])
@@ -204,16 +219,25 @@ class DestinationStore:
         return self.get(destination_id)
 
     def delete(self, destination_id: str) -> None:
+        """Delete it; InUse naming a collector while one routes to it, NotFound when unknown."""
         current = self.get(destination_id)
         with redis_failures("destination delete"):
-            self._delete(
+            result = self._delete(
                 keys=[
                     keys.destination_names(),
                     keys.destination(destination_id),
                     keys.destinations(),
                     keys.destination_health(destination_id),
+                    keys.collectors(),
                 ],
-                args=[fold(current.name), destination_id],
+                args=[fold(current.name), destination_id, keys.collector("")],
+            )
+        if result == 0:
+            raise NotFound(f"destination {destination_id} not found")
+        if not isinstance(result, int):
+            raise InUse(
+                f"destination {current.name!r} is routed to by collector {text(result)!r}: "
+                "change the collector's destinations first"
             )
 
     def health(self, destination_id: str) -> Health:

@@ -21,3 +21,11 @@ class StaleVersion(StoreRefusal):
 
 class Busy(StoreRefusal):
     """Work is still in flight on the source; removal waits."""
+
+
+class UnknownReference(StoreRefusal):
+    """The write names something that does not exist (a collector routing to an unknown destination)."""
+
+
+class InUse(StoreRefusal):
+    """The resource is still referred to (a destination some collector routes to)."""

@@ -7,6 +7,7 @@ import redis
 from core.clock import Clock
 from core.sinks.build import open_destination
 from core.sinks.contract import Sink
+from core.sinks.factory import open_sink
 from core.sinks.routing import Resolved, RouterSink
 from core.store.collectors import CollectorStore
 from core.store.counters import Counters
@@ -16,8 +17,8 @@ from core.store.secrets import SecretBox
 from core.store.sources import SourceStore
 
 
-def routed_sink(client: redis.Redis, box: SecretBox, default: Sink, clock: Clock, default_type: str) -> Sink:
-    """The sink a worker writes every batch to (`default` is the one `SINK_URL` names)."""
+def routed_sink(client: redis.Redis, box: SecretBox, sink_url: str, clock: Clock) -> Sink:
+    """The sink a worker writes every batch to; collectors without destinations use `sink_url`."""
     sources = SourceStore(client, box)
     collectors = CollectorStore(client)
     destinations = DestinationStore(client, box)
@@ -33,11 +34,11 @@ def routed_sink(client: redis.Redis, box: SecretBox, default: Sink, clock: Clock
         return Resolved(stored.id, stored.name, stored.type, stored.version, config)
 
     return RouterSink(
-        default,
+        open_sink(sink_url, clock=clock),
         routes=routes,
         resolve=resolve,
         open_sink=lambda target: open_destination(target.name, target.type, target.config, clock=clock),
         report=DestinationReport(client, Counters(client)),
         clock=clock,
-        default_type=default_type,
+        default_type="file" if sink_url.strip().lower().startswith("file:") else "sumo",
     )
