@@ -1,4 +1,6 @@
-"""The destination contract, once, for every sink: file, HTTP (against a real receiver), memory.
+"""The destination contract, once, for every sink: file, sumo HTTP (against a real receiver),
+memory, and the managed types against real servers: syslog (rsyslogd over TLS), splunkHec (a HEC
+receiver with indexer acknowledgement), s3 (moto's standalone server), http (an NDJSON endpoint).
 
 Every sink must: give back what it accepted, keep a batch once however often it is written, keep
 order, take batches larger than one request, and fail with a FirstPartyGenericError (retryable,
@@ -21,7 +23,14 @@ from core.sinks.encoding import MAX_REQUEST_BYTES
 from core.sinks.file import FileSink, read_destination
 from core.sinks.http import HttpSink
 from core.sinks.memory import MemorySink
+from tests.support.destination_adapters import (
+    EndpointDestination,
+    HecDestination,
+    S3Destination,
+    SyslogDestination,
+)
 from tests.support.receiver import Receiver
+from tests.support.tls import make_ca
 from tests.unit.sinks.builders import batch
 
 Held = list[tuple[dict[str, str], Any]]  # (metadata, record) as the destination holds them
@@ -97,28 +106,49 @@ def receiver() -> Iterator[Receiver]:
         yield started
 
 
-@pytest.fixture(params=["file", "http", "memory"])
+@pytest.fixture(params=["file", "sumo", "memory", "syslog", "splunkHec", "s3", "http"])
 def destination(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Destination]:
-    built: Destination
+    built: Any
     if request.param == "file":
         (tmp_path / "out").mkdir()
         built = FileDestination(tmp_path / "out")
-    elif request.param == "http":
+    elif request.param == "sumo":
         built = HttpDestination(request.getfixturevalue("receiver"))
+    elif request.param == "syslog":
+        built = SyslogDestination(tmp_path / "rsyslog", make_ca(tmp_path / "ca"))
+    elif request.param == "splunkHec":
+        built = HecDestination(ack=True)
+    elif request.param == "s3":
+        built = S3Destination()
+    elif request.param == "http":
+        built = EndpointDestination()
     else:
         built = MemoryDestination()
     yield built
     built.sink.close()
+    if hasattr(built, "stop"):
+        built.stop()
 
 
-@pytest.fixture(params=["http", "memory"])
-def answering(
-    request: pytest.FixtureRequest, receiver: Receiver
-) -> Iterator[HttpDestination | MemoryDestination]:
-    """Destinations that answer with a status (the file destination has none)."""
-    built = HttpDestination(receiver) if request.param == "http" else MemoryDestination()
+Answering = HttpDestination | MemoryDestination | HecDestination | EndpointDestination
+
+
+@pytest.fixture(params=["sumo", "memory", "splunkHec", "http"])
+def answering(request: pytest.FixtureRequest) -> Iterator[Answering]:
+    """Destinations that answer with an HTTP status (file, syslog and s3 are tested on their own)."""
+    built: Answering
+    if request.param == "sumo":
+        built = HttpDestination(request.getfixturevalue("receiver"))
+    elif request.param == "splunkHec":
+        built = HecDestination(ack=False)
+    elif request.param == "http":
+        built = EndpointDestination()
+    else:
+        built = MemoryDestination()
     yield built
     built.sink.close()
+    if not isinstance(built, HttpDestination | MemoryDestination):
+        built.stop()
 
 
 def expected(written: Batch) -> Held:
@@ -179,9 +209,7 @@ def test_while_the_destination_is_down_writes_fail_retryably_and_nothing_is_lost
 
 
 @pytest.mark.parametrize("status", [503, 500, 429])
-def test_a_busy_destination_is_a_retryable_error_with_its_status(
-    answering: HttpDestination | MemoryDestination, status: int
-) -> None:
+def test_a_busy_destination_is_a_retryable_error_with_its_status(answering: Answering, status: int) -> None:
     answering.answer_next(status)
     with pytest.raises(FirstPartyGenericError) as caught:
         answering.sink.write(batch(2))
@@ -191,9 +219,9 @@ def test_a_busy_destination_is_a_retryable_error_with_its_status(
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 413])
-def test_a_refusing_destination_is_an_error_that_names_the_status(
-    answering: HttpDestination | MemoryDestination, status: int
-) -> None:
+def test_a_refusing_destination_is_an_error_that_names_the_status(answering: Answering, status: int) -> None:
+    if isinstance(answering, HecDestination) and status in (401, 403):
+        pytest.skip("HEC's 401/403 are token refusals: tests/integration/test_destination_types.py")
     answering.answer_next(status)
     with pytest.raises(FirstPartyGenericError) as caught:
         answering.sink.write(batch(2))
