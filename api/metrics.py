@@ -84,7 +84,8 @@ class RedisCollector(Collector):
         for name, documentation in COUNTERS.items():
             family = Metric(f"{PREFIX}_{name}", documentation, "counter")
             for labels, value in sorted(self._counters.read(name).items()):
-                family.add_sample(f"{PREFIX}_{name}_total", _labels(dict(labels)), value)
+                shown = _labels(dict(labels)) if name in counters.NAMES else dict(labels)
+                family.add_sample(f"{PREFIX}_{name}_total", shown, value)
             yield family
 
         now = self._now()

@@ -109,10 +109,12 @@ class Deployment:
         client_secret: str = CLIENT_SECRET,
         collections: tuple[str, ...] = COLLECTIONS,
         fields: dict[str, Any] | None = None,
+        destinations: list[str] | None = None,
     ) -> tuple[str, str]:
-        made = self.client.post(
-            "/collectors", json={"collector": {"collectorType": "Hosted", "name": "hosted-e2e"}}
-        )
+        collector_body: dict[str, Any] = {"collectorType": "Hosted", "name": "hosted-e2e"}
+        if destinations is not None:
+            collector_body["destinations"] = destinations
+        made = self.client.post("/collectors", json={"collector": collector_body})
         made.raise_for_status()
         collector = made.json()["collector"]["id"]
         body = {
