@@ -13,11 +13,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Debian packages, installed when their binary is missing (CI runs as root on a clean machine):
-# `apt-get update` once, then one install. redis-server for the stack and every integration test,
-# chromium for the Collection page's browser tests (Playwright drives the system browser).
+# Debian packages, installed when missing (CI runs as root on a clean machine): `apt-get update`
+# once, then one install. Each entry is `package` (installed when no binary has its name),
+# `package:binary` (when that binary is missing) or `package:-` (a package without a binary: when
+# dpkg does not list it as installed). redis-server for the stack and every integration test, chromium for the Collection page's
+# browser tests (Playwright drives the system browser), rsyslog and its GnuTLS driver for the
+# syslog destination's tests.
 define debian_packages
-	@missing=""; for name in $(1); do command -v $$name >/dev/null 2>&1 || missing="$$missing $$name"; done; \
+	@missing=""; for entry in $(1); do name=$${entry%%:*}; check=$${entry#*:}; \
+	  if [ "$$check" = "-" ]; then dpkg -s $$name 2>/dev/null | grep -q '^Status: install ok installed' \
+	    || missing="$$missing $$name"; \
+	  else command -v $$check >/dev/null 2>&1 || missing="$$missing $$name"; fi; done; \
 	if [ -n "$$missing" ]; then $(SUDO) apt-get update && $(SUDO) apt-get install -y $$missing; fi
 endef
 
@@ -29,7 +35,7 @@ types: $(STAMP)
 	$(BIN)/mypy core simulator cli api worker tasks bench
 
 test: $(STAMP) lint types
-	$(call debian_packages,redis-server chromium)
+	$(call debian_packages,redis-server chromium rsyslog:rsyslogd rsyslog-gnutls:-)
 	$(BIN)/pytest -n 2
 
 run: $(STAMP)
