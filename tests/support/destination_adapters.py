@@ -25,7 +25,7 @@ from core.sinks.syslog import SyslogSink
 from tests.support.http_receivers import HecReceiver, NdjsonReceiver
 from tests.support.ports import free_port, port_open, wait_until
 from tests.support.rsyslog import Rsyslog
-from tests.support.tls import TestCA
+from tests.support.tls import Authority
 
 Held = list[tuple[dict[str, str], Any]]
 _OWN = {"recordId", "batchId", "logType"}
@@ -42,7 +42,7 @@ def _dedup(items: list[tuple[str, str, dict[str, str], Any]]) -> Held:
 
 
 class SyslogDestination:
-    def __init__(self, directory: Path, ca: TestCA) -> None:
+    def __init__(self, directory: Path, ca: Authority) -> None:
         self.server = Rsyslog(directory, ca)
         self.server.start()
         config = check(

@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.support.ports import free_port
-from tests.support.tls import TestCA
+from tests.support.tls import Authority
 
 Answer = tuple[int, dict[str, str], bytes]
 
@@ -44,7 +44,7 @@ class Seen:
 class _Base:
     """Start/stop on one port, scripted answers, every request recorded."""
 
-    def __init__(self, tls: TestCA | None = None) -> None:
+    def __init__(self, tls: Authority | None = None) -> None:
         self.port = free_port()
         self.tls = tls
         self.lock = threading.Lock()
@@ -105,7 +105,7 @@ class HecReceiver(_Base):
         token: str = "hec-token",  # noqa: S107
         *,
         ack: bool = False,
-        tls: TestCA | None = None,
+        tls: Authority | None = None,
     ) -> None:
         super().__init__(tls)
         self.token = token
@@ -170,7 +170,7 @@ class HecReceiver(_Base):
 class NdjsonReceiver(_Base):
     """An NDJSON endpoint honouring `Idempotency-Key`; `lines` is what it stored, in order."""
 
-    def __init__(self, *, tls: TestCA | None = None) -> None:
+    def __init__(self, *, tls: Authority | None = None) -> None:
         super().__init__(tls)
         self.lines: list[dict[str, Any]] = []
         self.keys: dict[str, int] = {}  # key -> times seen

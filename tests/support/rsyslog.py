@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.support.ports import free_port, port_open, wait_until
-from tests.support.tls import TestCA
+from tests.support.tls import Authority
 
 RSYSLOGD = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
 _HEADER = re.compile(r"<(\d{1,3})>1 (\S+) (\S+) (\S+) (\S+) (\S+) ")
@@ -67,7 +67,7 @@ def parse(line: str) -> SyslogMessage:
 
 
 class Rsyslog:
-    def __init__(self, directory: Path, ca: TestCA | None) -> None:
+    def __init__(self, directory: Path, ca: Authority | None) -> None:
         if not os.path.exists(RSYSLOGD):
             pytest.skip("rsyslogd is not installed (make test installs rsyslog and rsyslog-gnutls)")
         self.directory = directory

@@ -14,7 +14,7 @@ from cryptography.x509.oid import NameOID
 
 
 @dataclass(frozen=True)
-class TestCA:
+class Authority:
     ca_file: Path
     cert_file: Path  # the server's certificate (for 127.0.0.1 and localhost)
     key_file: Path
@@ -24,7 +24,7 @@ def _name(common: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
 
 
-def make_ca(directory: Path, label: str = "test") -> TestCA:
+def make_ca(directory: Path, label: str = "test") -> Authority:
     """Write `<label>-ca.pem`, `<label>-server.pem`, `<label>-server.key` under `directory`."""
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -77,7 +77,7 @@ def make_ca(directory: Path, label: str = "test") -> TestCA:
         .sign(ca_key, hashes.SHA256())
     )
     directory.mkdir(parents=True, exist_ok=True)
-    made = TestCA(
+    made = Authority(
         directory / f"{label}-ca.pem", directory / f"{label}-server.pem", directory / f"{label}-server.key"
     )
     made.ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
