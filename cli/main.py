@@ -6,6 +6,7 @@ import click
 
 from cli.access_keys import access_key
 from cli.api import api
+from cli.destinations import destinations
 from cli.fetch import fetch
 from cli.run import run
 from cli.simulator import simulator
@@ -25,3 +26,4 @@ main.add_command(access_key)
 main.add_command(fetch)
 main.add_command(sources)
 main.add_command(health)
+main.add_command(destinations)

@@ -7,8 +7,12 @@ uses names of its own. The last check sweeps Redis, the logs and every response 
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +20,7 @@ import pytest
 
 from core.store.destinations import DestinationStore
 from core.store.secrets import MASK, SecretBox
+from tests.support.api_server import ADMIN_ID, ADMIN_KEY
 from tests.support.celery_worker import TEST_SECRETS_KEY
 from tests.support.stack import Stack, every_value, running_stack
 
@@ -190,3 +195,42 @@ def test_collectors_route_by_name_and_a_routed_destination_cannot_be_deleted(api
     assert api.put(f"/collectors/{collector['id']}", json={"collector": collector}).status_code == 200
     assert api.delete(f"/destinations/{destination['id']}").status_code == 200
     assert api.get(f"/destinations/{destination['id']}").status_code == 404
+
+
+def cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "MIMECAST_SOURCE_API_URL": stack.api.url,
+        "API_ACCESS_ID": ADMIN_ID,
+        "API_ACCESS_KEY": ADMIN_KEY,
+    }
+    command = [sys.executable, "-c", "from cli.main import main; main()", "destinations", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=environment, timeout=60, check=False)
+
+
+def test_the_cli_creates_shows_updates_lists_and_deletes_a_destination(
+    stack: Stack, api: httpx.Client, tmp_path: Path
+) -> None:
+    called, token = name(), secret()
+    body = {"name": called, "type": "splunkHec", "config": {"url": "https://splunk:8088", "token": token}}
+    (tmp_path / "splunk.json").write_text(json.dumps(body))
+    made = cli(stack, "create", "-f", str(tmp_path / "splunk.json"))
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.split("\t")[1:] == [called, "splunkHec", "unknown\n"]
+    shown = cli(stack, "show", called, "--json")
+    assert json.loads(shown.stdout)["destination"]["config"]["token"] == MASK
+    body["config"] = {**json.loads(shown.stdout)["destination"]["config"], "index": "mail"}
+    (tmp_path / "splunk.json").write_text(json.dumps({"destination": body}))
+    assert cli(stack, "update", called, "-f", str(tmp_path / "splunk.json")).returncode == 0
+    assert called in cli(stack, "list").stdout
+    # Routed to by a collector, it cannot be deleted (exit 4: rejected)
+    routed = {"collectorType": "Hosted", "name": name(), "destinations": [called]}
+    collector = api.post("/collectors", json={"collector": routed}).json()["collector"]
+    refused = cli(stack, "delete", called)
+    assert refused.returncode == 4
+    assert "routed to by collector" in refused.stderr
+    api.delete(f"/collectors/{collector['id']}")
+    assert cli(stack, "delete", called).returncode == 0
+    assert cli(stack, "show", called).returncode == 3
+    store = DestinationStore(stack.redis(), SecretBox(TEST_SECRETS_KEY))
+    assert [d.name for d in store.page()].count(called) == 0
