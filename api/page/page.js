@@ -15,6 +15,8 @@ const COLLECTIONS = [
 const FILTER_TYPES = ["Include", "Exclude", "Mask", "Hash"];
 const STARTING = new Set(["Pending", "Started", "Initialized", "Stopping"]);
 
+import { loadDestinations, renderDestinationForm, renderDestinations } from "./destinations.js";
+
 const main = document.getElementById("main");
 let timer = null;
 let lastRendered = "";
@@ -766,6 +768,7 @@ function route() {
   if (parts[0] === "collectors" && parts[2] === "sources" && parts.length === 4 && parts[3] === "new") return { view: "form", cid: parts[1], sid: null };
   if (parts[0] === "collectors" && parts[2] === "sources" && parts.length === 5 && parts[4] === "edit") return { view: "form", cid: parts[1], sid: parts[3] };
   if (parts[0] === "collectors" && parts[2] === "sources" && parts.length === 4) return { view: "source", cid: parts[1], sid: parts[3] };
+  if (parts[0] === "destinations") return { view: parts[1] === "new" ? "destination-form" : "destinations" };
   return { view: "list" };
 }
 
@@ -812,6 +815,20 @@ async function show({ fresh = false } = {}) {
       main.focus();
       return; // no refresh while editing
     }
+    if (where.view === "destination-form") {
+      if (!fresh) return;
+      paint(renderDestinationForm({ h, call, toast }), `destination-form:${Date.now()}`);
+      return; // no refresh while editing
+    }
+    if (where.view === "destinations") {
+      const data = await loadDestinations(get);
+      if (location.hash !== hash) return;
+      const refresh = () => ((lastRendered = ""), show());
+      paint(renderDestinations(data, { h, call, refresh, toast }), `${hash}:${JSON.stringify(data)}`);
+      if (fresh) main.focus();
+      if (!document.hidden) timer = setTimeout(() => show(), REFRESH_MS);
+      return;
+    }
     const data = where.view === "source" ? await loadSource(where.cid, where.sid) : await loadList();
     if (location.hash !== hash) return;
     const nodes = where.view === "source" ? renderSource(data) : renderList(data);
@@ -825,7 +842,7 @@ async function show({ fresh = false } = {}) {
 }
 
 document.addEventListener("visibilitychange", () => {
-  if (!document.hidden && route().view !== "form") show();
+  if (!document.hidden && !["form", "destination-form"].includes(route().view)) show();
 });
 
 window.addEventListener("hashchange", () => {

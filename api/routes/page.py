@@ -31,6 +31,7 @@ PAGE_DIR = Path(__file__).resolve().parent.parent / "page"
 # name -> media type: the only files served, so no path ever reaches the file system from a request.
 FILES = {
     "page.js": "text/javascript; charset=utf-8",
+    "destinations.js": "text/javascript; charset=utf-8",
     "page.css": "text/css; charset=utf-8",
     "favicon.svg": "image/svg+xml",
 }
