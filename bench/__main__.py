@@ -11,6 +11,7 @@ Quick run: `python -m bench p1 --records 30000`, or `python -m bench targets --q
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -108,6 +109,11 @@ def _targets(p1: P1 | None, p5: P5 | None, dispatch: Dispatch | None) -> list[Ta
     return found
 
 
+def _load() -> str:
+    """The machine's load average (1, 5, 15 minutes): figures from a busy machine are low."""
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
 def main() -> None:
     options = _options()
     parts = [p for p in options.parts if p != "all"] or list(PARTS)
@@ -121,6 +127,7 @@ def main() -> None:
         for part in PARTS:
             if part not in parts:
                 continue
+            print(f"[{part}: load average {_load()} on {os.cpu_count()} cores]")
             if part == "simulator":
                 simulator_throughput.main()
             elif part == "client":
@@ -145,7 +152,7 @@ def main() -> None:
         print(table(found))
     if settings:
         print(f"settings given with --env: {settings}")
-    print(f"(bench ran {time.monotonic() - began:.0f} s)")
+    print(f"(bench ran {time.monotonic() - began:.0f} s; load average at the end {_load()})")
 
 
 main()
