@@ -2,7 +2,8 @@
 
 A private redis-server holds 10,000 sources of the four collections (40,000 streams), made with the
 stores' public methods (`CollectorStore.create`, `SourceStore.create`); the due set is seeded with
-`StreamStore.schedule`, read back with `StreamStore.overdue` and `StreamStore.due_at`. The tick is
+`schedule`, read back with `overdue` and `due_at` of the store that owns it (`Coordination` in
+`core/store/coordination.py`; before issue 9, `StreamStore` in `core/store/streams.py`). The tick is
 the body of the task beat enqueues (its one `beat_schedule` entry), called in a fresh process whose
 Celery app is the worker's (`worker.app`), built from the environment with the private Redis as its
 broker: the claim runs in Redis and every message is really sent. Between ticks, outside the timing,
@@ -34,7 +35,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 
@@ -176,8 +177,28 @@ def _sources(client: redis.Redis, count: int) -> list[str]:
     return streams
 
 
+class DueSet(Protocol):
+    """The due-set methods the benchmark uses, the same in the engine before issue 9 and after."""
+
+    def schedule(self, unit: str, at: float) -> None: ...
+    def due_at(self, unit: str) -> float | None: ...
+    def overdue(self, now: float) -> int: ...
+
+
+def due_set(client: redis.Redis) -> DueSet:
+    """The store that owns the due set, whichever engine this tree has."""
+    try:
+        from core.store.coordination import Coordination
+
+        return Coordination(client)
+    except ImportError:
+        from core.store.streams import StreamStore  # the engine before issue 9
+
+        store: DueSet = StreamStore(client)
+        return store
+
+
 def child(params: dict[str, Any]) -> None:
-    from core.store.streams import StreamStore
     from worker.app import app
 
     app.loader.import_default_modules()
@@ -191,7 +212,7 @@ def child(params: dict[str, Any]) -> None:
         return time.perf_counter() - began
 
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
-    store = StreamStore(client)
+    store = due_set(client)
     began = time.perf_counter()
     ids = _sources(client, -(-int(params["streams"]) // len(COLLECTIONS)))[: int(params["streams"])]
     rng = random.Random(9)
@@ -233,7 +254,9 @@ def child(params: dict[str, Any]) -> None:
     Path(params["out"]).write_text(json.dumps({"ticks": ticks, "clearing": clearing, "steady": steady}))
 
 
-def steady_state(store: Any, ids: list[str], seconds: float, tick: Any, purge: Any) -> list[dict[str, float]]:
+def steady_state(
+    store: DueSet, ids: list[str], seconds: float, tick: Any, purge: Any
+) -> list[dict[str, float]]:
     """Every stream due once per poll interval, spread evenly; a tick every TICK_SECONDS."""
     order = list(ids)
     random.Random(11).shuffle(order)
