@@ -142,6 +142,7 @@ def report(result: Dispatch) -> None:
     print(f"  back to back from {result.due:,} due: {ticking}, {cleared}")
     steady = result.steady
     late_ticks = sum(1 for tick in steady if tick["seconds"] > TICK_SECONDS)
+    dropped = sum(int(tick.get("dropped", 0)) for tick in steady)
     times = [tick["seconds"] for tick in steady]
     print(f"  steady state: {len(steady)} ticks, {POLL_SECONDS:.0f} s poll interval and a tick every "
           f"{TICK_SECONDS} s (production's 300 s and 5 s, compressed {COMPRESSION:.0f}x)")  # fmt: skip
@@ -150,7 +151,7 @@ def report(result: Dispatch) -> None:
         overdue_ticks = sum(1 for tick in steady if tick["left"] > 0)
         p50, most = ceil3(statistics.median(times)), ceil3(max(times))
         print(f"    due per tick: {due:,.0f} on average; tick time p50 {p50:.3f} s, max {most:.3f} s; "
-              f"{late_ticks} tick(s) longer than the interval")  # fmt: skip
+              f"{late_ticks} tick(s) longer than the interval, {dropped} slot(s) dropped")  # fmt: skip
         print(f"    ticks that left a due stream overdue: {overdue_ticks} of {len(steady)}; the most left "
               f"overdue after a tick: {result.steady_left:,}, at the end: {steady[-1]['left']:,.0f}; "
               f"the longest wait past due: {ceil3(result.steady_lateness):.3f} s")  # fmt: skip
@@ -298,7 +299,9 @@ def steady_state(
             }
         )
         purge()
-        slot = max(slot + 1, math.ceil((time.time() - origin) / TICK_SECONDS))
+        following = max(slot + 1, math.ceil((time.time() - origin) / TICK_SECONDS))
+        results[-1]["dropped"] = following - slot - 1  # slots passed while this tick and its bookkeeping ran
+        slot = following
     return results
 
 
