@@ -9,7 +9,7 @@ Celery app is the worker's (`worker.app`), built from the environment with the p
 broker: the claim runs in Redis and every message is really sent. Between ticks, outside the timing,
 the queue is purged (`app.control.purge()`, whose count is the messages the tick sent).
 
-1. Ticks: each starts with the same 10,000 streams due (the other 30,000 due in 1 to 5 minutes);
+1. Ticks: each starts with the same 10,000 streams due (the other 30,000 due in 30 to 60 minutes);
    its time, how many it claimed, how many it left overdue. Then ticks back to back until no
    stream is overdue: how many it takes.
 2. Steady state: every stream polled every 300 s and beat every 5 s (as deployed), time compressed
@@ -222,7 +222,7 @@ def child(params: dict[str, Any]) -> None:
     now = time.time()
     for stream in ids:
         if stream not in chosen:
-            store.schedule(stream, now + rng.uniform(60, 300))
+            store.schedule(stream, now + rng.uniform(1800, 3600))  # never due while the ticks are timed
     per_schedule = (time.time() - now) / max(1, len(ids) - len(chosen))
     due_at = {stream: now - rng.uniform(0, 5) for stream in due}
     print(f"  (setup: {len(ids):,} streams of {len(ids) // len(COLLECTIONS):,} sources made and scheduled "
