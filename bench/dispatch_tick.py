@@ -14,16 +14,16 @@ the queue is purged (`app.control.purge()`, whose count is the messages the tick
    stream is overdue: how many it takes.
 2. Steady state: every stream polled every 300 s and beat every 5 s (as deployed), time compressed
    5x: 40,000 streams spread over a 60 s poll interval, a tick every second, so as many come due per
-   tick as in production (about 667). A claimed stream is scheduled again one poll interval after
-   its tick, as a stream that caught up is. After each tick: the streams due at its start that it
-   left overdue, and how late the oldest of them is.
+   tick as in production (about 667). A claimed stream comes due again one poll interval later, as
+   one that caught up at once would: the engine's own claim does it, with STREAM_HOLD_SECONDS set
+   to the poll interval in this process. After each tick: the streams due at its start that it left
+   overdue, and how long the longest-waiting of a sample of 400 streams has been overdue.
 
 Target: a tick with 10,000 due takes < 1 s (and claims them all); no stream stays overdue.
 """
 
 from __future__ import annotations
 
-import heapq
 import json
 import math
 import os
@@ -52,6 +52,7 @@ POLL_SECONDS = 300.0 / COMPRESSION
 TICK_SECONDS = 5.0 / COMPRESSION
 STEADY_SECONDS = 30.0
 MAX_CLEARING_TICKS = 200
+SAMPLE = 400  # streams followed in the steady state to measure how long one waits past due
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ def run(
             None,
             SINK_URL=f"file://{directory / 'destination'}",
             LOG_LEVEL="WARNING",
+            STREAM_HOLD_SECONDS=str(POLL_SECONDS),  # a claimed stream is due again a poll interval later
             **(settings or {}),
         )
         out = directory / "dispatch.json"
@@ -150,8 +152,10 @@ def report(result: Dispatch) -> None:
         due = statistics.mean(tick["due"] for tick in steady)
         overdue_ticks = sum(1 for tick in steady if tick["left"] > 0)
         p50, most = ceil3(statistics.median(times)), ceil3(max(times))
-        print(f"    due per tick: {due:,.0f} on average; tick time p50 {p50:.3f} s, max {most:.3f} s; "
-              f"{late_ticks} tick(s) longer than the interval, {dropped} slot(s) dropped")  # fmt: skip
+        sent = statistics.mean(tick.get("messages", 0) for tick in steady)
+        print(f"    on average {due:,.0f} due and {sent:,.0f} messages sent per tick; tick time p50 "
+              f"{p50:.3f} s, max {most:.3f} s; {late_ticks} tick(s) longer than the interval, "
+              f"{dropped} slot(s) dropped")  # fmt: skip
         print(f"    ticks that left a due stream overdue: {overdue_ticks} of {len(steady)}; the most left "
               f"overdue after a tick: {result.steady_left:,}, at the end: {steady[-1]['left']:,.0f}; "
               f"the longest wait past due: {ceil3(result.steady_lateness):.3f} s")  # fmt: skip
@@ -260,14 +264,19 @@ def child(params: dict[str, Any]) -> None:
 def steady_state(
     store: DueSet, ids: list[str], seconds: float, lead: float, tick: Any, purge: Any
 ) -> list[dict[str, float]]:
-    """Every stream due once per poll interval, spread evenly; a tick every TICK_SECONDS."""
+    """Every stream due once per poll interval, spread evenly; a tick every TICK_SECONDS.
+
+    The engine itself puts each claimed stream one poll interval ahead (STREAM_HOLD_SECONDS is the
+    poll interval in this process), so nothing but the tick touches the due set while it runs. A
+    sample of streams is followed (`due_at`) to tell how long the oldest left overdue has waited.
+    """
     order = list(ids)
     random.Random(11).shuffle(order)
     origin = time.time() + lead
-    pending = [(origin + index * POLL_SECONDS / len(order), stream) for index, stream in enumerate(order)]
-    for at, stream in pending:
+    due_at = {stream: origin + index * POLL_SECONDS / len(order) for index, stream in enumerate(order)}
+    for stream, at in due_at.items():
         store.schedule(stream, at)
-    heapq.heapify(pending)
+    sample = {stream: due_at[stream] for stream in order[:: max(1, len(order) // SAMPLE)]}
     purge()
     results = []
     # Ticks are due every TICK_SECONDS from origin; a slot passed while busy is dropped, as beat drops it.
@@ -275,32 +284,29 @@ def steady_state(
     while slot * TICK_SECONDS < seconds:
         time.sleep(max(0.0, origin + slot * TICK_SECONDS - time.time()))
         start = time.time()
-        due = []
-        while pending and pending[0][0] <= start:
-            due.append(heapq.heappop(pending))
+        due = store.overdue(start)
         elapsed = tick()
-        left = []
-        for at, stream in due:
-            score = store.due_at(stream)
-            if score is not None and score <= start:
-                left.append((at, stream))  # still due: not claimed by this tick
-            else:
-                store.schedule(stream, start + POLL_SECONDS)
-                heapq.heappush(pending, (start + POLL_SECONDS, stream))
-        for item in left:
-            heapq.heappush(pending, item)
+        left = store.overdue(start)
+        waiting = []
+        for stream, at in sample.items():
+            if at <= start:
+                now_due = store.due_at(stream)
+                if now_due is not None and now_due <= start:
+                    waiting.append(start - at)  # left overdue by this tick
+                else:
+                    sample[stream] = now_due if now_due is not None else float("inf")
         results.append(
             {
                 "seconds": elapsed,
-                "due": len(due),
-                "claimed": len(due) - len(left),
-                "left": store.overdue(start),
-                "lateness": start - min((at for at, _ in left), default=start),
+                "due": due,
+                "claimed": due - left,
+                "left": left,
+                "lateness": max(waiting, default=0.0),
+                "messages": purge(),
             }
         )
-        purge()
         following = max(slot + 1, math.ceil((time.time() - origin) / TICK_SECONDS))
-        results[-1]["dropped"] = following - slot - 1  # slots passed while this tick and its bookkeeping ran
+        results[-1]["dropped"] = following - slot - 1  # slots that passed while this tick ran
         slot = following
     return results
 
