@@ -151,7 +151,7 @@ class Fetch:
         adoption = fanout.files_in_progress(self.unit, cursor)
         if adoption is None:
             listing = self._fetcher(source).listing(spec, cursor)
-            adoption = fanout.files_of(self.unit, cursor, listing, svc.settings.child_bytes)
+            adoption = fanout.files_of(self.unit, cursor, listing, svc.settings.child_bytes, self._bound())
             svc.counters.add(counters.PAGES_FETCHED, self.work.labels)
         self._adopt(lease, version, adoption)
         assert isinstance(adoption.cursor, BatchCursor)

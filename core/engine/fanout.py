@@ -66,12 +66,22 @@ def groups(files: tuple[BatchFile, ...], budget: int) -> tuple[tuple[BatchFile, 
     return tuple(found)
 
 
-def files_of(stream: Unit, origin: BatchCursor, listing: paging.Listing, budget: int) -> Adoption:
-    """A listing page read from `origin`: its files as children (grouped up to `budget` bytes);
+def budget_for(files: tuple[BatchFile, ...], most: int, spread: int) -> int:
+    """The byte budget of a child: at most `most`, and small enough that the listing's files make
+    `spread` children (the source's slots) when they can, so the parallelism stays."""
+    known = sum(file.size for file in files if file.size is not None and file.size > 0)
+    return max(1, min(most, -(-known // max(spread, 1)))) if known else most
+
+
+def files_of(
+    stream: Unit, origin: BatchCursor, listing: paging.Listing, most: int, spread: int = 1
+) -> Adoption:
+    """A listing page read from `origin`: its files as children (grouped up to `budget_for` bytes);
     the stream's cursor past the listing."""
     reading = listing.cursor
     if not reading.files:
         return Adoption(reading, ())
+    budget = budget_for(listing.files, most, spread)
     children = tuple(
         Child(file_child(stream, group[0].key), _files_cursor(origin, tuple(file.key for file in group)))
         for group in groups(listing.files, budget)

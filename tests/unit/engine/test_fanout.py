@@ -77,6 +77,17 @@ def test_small_files_of_a_listing_are_read_together_up_to_the_byte_budget() -> N
     assert adoption.children[1].unit == file_child(SIEM, keys[3])  # named for its first file
 
 
+def test_a_listing_is_spread_over_the_sources_slots_before_files_are_grouped() -> None:
+    keys = [f"https://files.example/f{number}.gz" for number in range(16)]
+    small = listing(keys, "t2", caught_up=True, size=10)  # 160 bytes in all
+
+    spread = fanout.files_of(SIEM, BatchCursor(token="t1"), small, most=1000, spread=8)
+    lumped = fanout.files_of(SIEM, BatchCursor(token="t1"), small, most=1000)
+
+    assert len(spread.children) == 8  # two files each: every slot gets work
+    assert len(lumped.children) == 1
+
+
 def test_a_file_of_unknown_size_is_read_alone() -> None:
     files = (
         BatchFile("a", "u", 10),
