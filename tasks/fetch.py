@@ -86,7 +86,9 @@ class Fetch:
             cursor, gap = windows.into_reach(spec, cursor, now)
             if gap is not None:
                 self.work.gap(source, gap)
-            if not unit.is_child and (adoption := fanout.split(spec, unit, cursor, now, self._span())):
+            if not unit.is_child and (
+                adoption := fanout.split(spec, unit, cursor, now, self._span(), self._bound())
+            ):
                 version = self._adopt(lease, version, adoption)
                 cursor = adoption.cursor
         if fanout.complete(unit, cursor):
