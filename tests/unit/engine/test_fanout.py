@@ -143,8 +143,6 @@ def test_a_long_backlog_is_cut_into_as_many_sub_windows_as_the_source_has_slots(
 def test_a_sub_window_asks_from_before_what_it_owns_so_an_exclusive_bound_loses_nothing() -> None:
     three_hours = WindowCursor(start=NOW - timedelta(hours=3))
     adoption = fanout.split(DLP, Unit("s1", "dlp"), three_hours, NOW, HOUR, 8)
-        DLP, Unit("s1", "dlp"), WindowCursor(start=NOW - timedelta(hours=3)), NOW, HOUR, 8
-    )
 
     assert adoption is not None
     second = adoption.children[1].cursor
