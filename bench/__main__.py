@@ -99,6 +99,8 @@ def _targets(p1: P1 | None, p5: P5 | None, dispatch: Dispatch | None) -> list[Ta
     if dispatch is not None:
         claimed = min(tick["claimed"] for tick in dispatch.ticks)
         figure = f"max {ceil3(dispatch.tick_max):.3f} s, claims {claimed:,.0f} of {dispatch.due:,} due"
+        if any(tick["helpers"] for tick in dispatch.ticks):
+            figure += f" (with its helpers {ceil3(dispatch.through_max):.3f} s)"
         found.append(
             Target(
                 f"Dispatch tick with {dispatch.due:,} due < 1 s",
