@@ -23,7 +23,6 @@ from core.models import Credentials, SourceConfig
 from core.store import keys
 from core.store.outcomes import Busy
 from core.store.sources import StoredSource
-from tasks.chains import start_chains
 from tasks.effects import resolve, show_failure
 from worker.wiring import Services, services
 
@@ -46,13 +45,10 @@ def hand_off_to_collection(svc: Services, source: StoredSource) -> None:
     svc.coordination.clear_halt(source.id)
     svc.streaks.clear_all(source.id)
     now = svc.clock.now().timestamp()
-    streams = [keys.stream_of(source.id, collection) for collection in source.config.data_collection]
-    # Started at once rather than at the next dispatch; due again after the hold should a chain be lost.
-    for stream in streams:
-        svc.coordination.schedule(stream, now + svc.settings.stream_hold_seconds)
+    for collection in source.config.data_collection:
+        svc.coordination.schedule(keys.stream_of(source.id, collection), now)
     svc.coordination.resume_children(source.id, now)
     svc.coordination.pump(source.id, now, svc.settings.max_in_flight_per_source)
-    start_chains(streams)
     log.info("source %s handed to collection: %s", source.id, ", ".join(source.config.data_collection))
 
 
