@@ -278,6 +278,13 @@ class Coordination:
 
     def children(self, source_id: str, stream: str | None = None) -> Children:
         """How many of the source's children (of one stream, if named) wait and run."""
+        if stream is None:
+            with redis_failures("children count"):
+                pipe = self._redis.pipeline(transaction=False)
+                pipe.zcard(keys.source_children_pending(source_id))
+                pipe.scard(keys.source_children_running(source_id))
+                waiting, holding = pipe.execute()
+            return Children(int(waiting), int(holding))
         pending, running = self._children_of(source_id)
         if stream is not None:
             pending = [unit for unit in pending if unit.startswith(f"{stream}@")]
