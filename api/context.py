@@ -12,13 +12,13 @@ from fastapi import Depends, Request
 
 from core.clock import Clock
 from core.store.access import AccessStore
-from core.store.collection import CollectionState
 from core.store.collectors import CollectorStore
+from core.store.coordination import Coordination
 from core.store.destinations import DestinationStore
 from core.store.fields import FieldStore
 from core.store.health import HealthStore
+from core.store.quarantine import Quarantine
 from core.store.sources import SourceStore
-from core.store.streams import StreamStore
 
 
 class Enqueuer(Protocol):
@@ -41,8 +41,8 @@ class Context:
     access: AccessStore
     enqueue: Enqueuer
     admin: tuple[str, str] | None
-    streams: StreamStore
-    collection: CollectionState
+    streams: Coordination
+    quarantine: Quarantine
     destinations: DestinationStore
 
 

@@ -17,9 +17,9 @@ import redis
 from core.models import CollectorConfig
 from core.store import keys
 from core.store.codec import dumps, fold, text
+from core.store.coordination import redis_failures
 from core.store.outcomes import NameTaken, NotFound, StaleVersion, UnknownReference
 from core.store.sources import new_id
-from core.store.streams import redis_failures
 
 # Each destination a collector names must exist when it is stored (KEYS[last]: destination names;
 # ARGV from `first`: the folded names); a destination is deleted only while no collector names it.

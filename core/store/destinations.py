@@ -20,11 +20,11 @@ from core.sinks.routing import Outcome
 from core.sinks.specs import JsonConfig, join_secrets, split_secrets
 from core.store import keys
 from core.store.codec import dumps, fold, text
+from core.store.coordination import redis_failures
 from core.store.counters import Counters
 from core.store.outcomes import InUse, NameTaken, NotFound, StaleVersion
 from core.store.secrets import SecretBox
 from core.store.sources import new_id
-from core.store.streams import redis_failures
 
 BATCHES = "destination_batches"  # labels: destination, type
 RECORDS = "destination_records"  # labels: destination, type
