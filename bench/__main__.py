@@ -1,6 +1,7 @@
 """`make bench` / `python -m bench [PART ...] [options]`: the benchmarks, each printing its figures.
 
-Parts: `simulator` (how fast the simulator serves), `client` (our Mimecast client), and the three of
+Parts: `simulator` (how fast the simulator serves), `client` (our Mimecast client), `destinations`
+(records/s into each destination type), and the three of
 issue 9, `p1` (pipeline against a plain loop), `p5` (scaling over worker processes) and `dispatch`
 (tick time and steady state); `targets` runs those three. No part named: all of them. Whenever p1,
 p5 or dispatch ran, a table of the issue's targets next to the figures ends the output.
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from bench import (
     client_throughput,
+    destination_throughput,
     dispatch_tick,
     pipeline_vs_reference,
     simulator_throughput,
@@ -28,7 +30,7 @@ from bench.pipeline_vs_reference import P1
 from bench.targets import Target, ceil3, floor2, table
 from bench.worker_scaling import P5
 
-PARTS = ("simulator", "client", "p1", "p5", "dispatch")
+PARTS = ("simulator", "client", "destinations", "p1", "p5", "dispatch")
 QUICK = {"records": 30_000, "p5_records": 12_000, "streams": 4_000, "due": 1_000, "steady_seconds": 10.0}
 
 
@@ -141,6 +143,8 @@ def main() -> None:
                 simulator_throughput.main()
             elif part == "client":
                 client_throughput.main()
+            elif part == "destinations":
+                destination_throughput.run(root / "destinations")
             elif part == "p1":
                 p1 = pipeline_vs_reference.run(root / "p1", options.records, settings)
             elif part == "p5":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import secrets
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,7 @@ class MotoS3:
         )
 
     def start(self) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
         if self._server is None:
             self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
             self._server.start()

@@ -132,10 +132,10 @@ class HecReceiver(_Base):
         if scripted is not None:
             status, retry_after = scripted
             text, code = {503: ("Server is busy", 9), 429: ("Too many requests", 9)}.get(status, ("Error", 8))
-            answer = _hec(status, text, code)
+            busy = _hec(status, text, code)
             if retry_after is not None:
-                answer[1]["Retry-After"] = retry_after
-            return answer
+                busy[1]["Retry-After"] = retry_after
+            return busy
         channel = headers.get("x-splunk-request-channel") or parse_qs(route.query).get("channel", [""])[0]
         if route.path == "/services/collector/ack":
             asked = json.loads(body)["acks"]
