@@ -24,6 +24,8 @@ PURE = (
     "core.mimecast.records",
     "core.sinks.contract",
     "core.sinks.encoding",
+    "core.sinks.specs",
+    "core.sinks.routing",
 )
 PURE_PACKAGES = ("core.engine", "core.lifecycle", "core.processing")
 
