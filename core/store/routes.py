@@ -24,7 +24,10 @@ def routed_sink(client: redis.Redis, box: SecretBox, sink_url: str, clock: Clock
     destinations = DestinationStore(client, box)
 
     def routes(source_id: str) -> tuple[str, ...]:
-        return collectors.destinations_of(sources.get(source_id).collector_id)
+        try:
+            return collectors.destinations_of(sources.get(source_id).collector_id)
+        except NotFound:  # a source or collector deleted under a batch: as before routing, the default
+            return ()
 
     def resolve(name: str) -> Resolved:
         try:

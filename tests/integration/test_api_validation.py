@@ -248,7 +248,12 @@ def test_a_method_a_route_does_not_serve_is_a_405_listing_the_allowed_ones(api: 
 
 def operations(api: httpx.Client, ids: dict[str, str]) -> list[tuple[str, str]]:
     document = api.get("/openapi.json").json()
-    values = {"collector_id": ids["cid"], "source_id": ids["sid"], "field_id": ids["fid"]}
+    values = {
+        "collector_id": ids["cid"],
+        "source_id": ids["sid"],
+        "field_id": ids["fid"],
+        "destination_id": "any-destination",
+    }
     found = []
     for path, item in document["paths"].items():
         if not path.startswith("/api/v1/"):

@@ -36,14 +36,24 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+# Playwright's sync API runs one event loop per thread, so one test process shares one browser:
+# a second `chromium()` while the first is open (two modules' fixtures) gets the same one.
+_shared: list[Browser] = []
+
+
 @contextmanager
 def chromium() -> Iterator[Browser]:
+    if _shared:
+        yield _shared[0]
+        return
     path = chromium_path()
     if path is None:
         raise RuntimeError(MISSING)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=path, args=ARGS, headless=True)
+        _shared.append(browser)
         try:
             yield browser
         finally:
+            _shared.clear()
             browser.close()
