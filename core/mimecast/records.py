@@ -30,33 +30,42 @@ def siem_kind(raw: JsonObject) -> str:
     return str(kind) if kind else "siem"
 
 
-def _siem_id(raw: JsonObject) -> str:
+def _siem_id(raw: JsonObject, prefix: str) -> str:
     if raw.get("_partition") is not None and raw.get("_offset") is not None:
         # Kafka-style coordinates are unique per event; the type guards against per-type topics.
         # (A plain joined string: this runs once per line of every batch file.)
         material = f"{raw.get('accountId')}\x1f{siem_kind(raw)}\x1f{raw['_partition']}\x1f{raw['_offset']}"
-        return f"siem-{hashlib.sha256(material.encode()).hexdigest()[:32]}"
+        return f"{prefix}-{hashlib.sha256(material.encode()).hexdigest()[:32]}"
     normalized = {
         (_NAME_VARIANTS[name] if name in _NAME_VARIANTS and _NAME_VARIANTS[name] not in raw else name): value
         for name, value in raw.items()
     }
-    return _hash("siem", normalized)
+    return _hash(prefix, normalized)
+
+
+def _field_id(spec: StreamSpec, raw: JsonObject) -> str | None:
+    """The record's own id fields joined, or None when one is missing (the record is hashed instead)."""
+    values = [raw.get(name) for name in spec.id_fields]
+    if all(isinstance(value, str) and value for value in values):
+        return "\x1f".join(str(value) for value in values)
+    return None
 
 
 def record_id(spec: StreamSpec, raw: JsonObject) -> str:
     """A stable id for downstream de-duplication: the same record always gets the same id."""
     if spec.id_rule is IdRule.SIEM:
-        return _siem_id(raw)
-    if spec.id_rule is IdRule.FIELD:
-        value = raw.get("id")
-        if isinstance(value, str) and value:
-            return value
+        return _siem_id(raw, "siem" if spec.collection.value == "siem" else spec.collection.value)
+    if spec.id_rule is IdRule.FIELD and (own := _field_id(spec, raw)) is not None:
+        return own
     return _hash(spec.collection.value, raw)
 
 
 def record_kind(spec: StreamSpec, raw: JsonObject) -> str:
-    """What the record is, for metadata: the SIEM log type, or the collection's name."""
-    return siem_kind(raw) if spec.id_rule is IdRule.SIEM else spec.collection.value
+    """What the record is, for metadata: the SIEM log type, the spec's kind field, or the collection."""
+    if spec.id_rule is IdRule.SIEM:
+        return siem_kind(raw)
+    kind = raw.get(spec.kind_field) if spec.kind_field else None
+    return kind if isinstance(kind, str) and kind else spec.collection.value
 
 
 def to_record(spec: StreamSpec, raw: JsonObject) -> Record:
