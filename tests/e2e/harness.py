@@ -28,6 +28,7 @@ from tests.support.api_server import ApiServer
 from tests.support.celery_worker import CeleryWorker, base_env
 from tests.support.receiver import Receiver
 from tests.support.redis_server import RedisServer
+from tests.support.fetching import simulator_id
 from tests.support.simulator import CLIENT_ID, CLIENT_SECRET, SimulatorProcess
 from tests.support.stack import wait_for
 
@@ -205,12 +206,8 @@ class Deployment:
 
 
 def truth_id(collection: str, raw: dict[str, Any]) -> str:
-    """A record's id in the simulator's ground truth: SIEM `aggregateId:type`, DLP `messageId`, else `id`."""
-    if collection == "siem":
-        return f"{raw['aggregateId']}:{raw.get('type') or raw.get('eventType')}"
-    if collection == "dlp":
-        return str(raw["messageId"])
-    return str(raw["id"])
+    """A record's id in the simulator's ground truth (`tests.support.fetching.simulator_id`)."""
+    return simulator_id(collection, raw)
 
 
 def count_ids(records: Any) -> dict[str, Counter[str]]:
