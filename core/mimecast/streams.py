@@ -88,6 +88,8 @@ class StreamSpec:
     id_fields: tuple[str, ...] = ("id",)
     kind_field: str | None = None  # the field naming what a record is (else: the collection)
     next_header: str | None = None  # FEED: the response header that carries the next page's token
+    # A backlog longer than the split span is read as sub-windows in parallel (`core.engine.fanout`).
+    splits: bool = False
 
 
 SIEM_TYPES = (
@@ -154,6 +156,7 @@ DLP = StreamSpec(
     filters=(("oldestFirst", True),),
     nested_records="dlpLogs",
     time_field="eventTime",
+    splits=True,
 )
 
 AUDIT = StreamSpec(
@@ -173,6 +176,7 @@ AUDIT = StreamSpec(
     # opened at the edge inside the reach, and an older checkpoint is reported as a gap rather
     # than read as an empty (or refused) window.
     max_lookback=timedelta(days=59),
+    splits=True,
 )
 
 HOLD = StreamSpec(
@@ -204,8 +208,8 @@ LOG_REACH = timedelta(days=29)
 
 
 def _log(collection: Collection, path: str, window: tuple[str, str], nested: str, **rest: Any) -> StreamSpec:
-    """An `/api` log of `spec/mimecast-api-more.md` sections 2 to 6: paged like DLP."""
-    settings: dict[str, Any] = {"id_rule": IdRule.HASH, "max_lookback": LOG_REACH, **rest}
+    """An `/api` log of `spec/mimecast-api-more.md` sections 2 to 6: paged (and split) like DLP."""
+    settings: dict[str, Any] = {"id_rule": IdRule.HASH, "max_lookback": LOG_REACH, "splits": True, **rest}
     return StreamSpec(
         name=collection.value,
         collection=collection,
@@ -307,6 +311,7 @@ def _feed(collection: Collection, feed_type: str) -> StreamSpec:
         max_lookback=timedelta(days=6),
         kind_field="type",
         next_header="X-Mc-Threat-Feed-Next-Token",
+        splits=True,
     )
 
 
