@@ -326,3 +326,67 @@ def test_cloud_integrated_lists_gzip_ndjson_files_by_type_up_to_its_ground_truth
     assert one["value"]
     bad = api.get("/siem/v1/batch/events/ci", params={"type": "receipt"})
     assert bad.status_code == 400
+
+
+def _peer_follow(style: str, first: dict[str, Any], token: str) -> dict[str, Any]:
+    """The next-page request as each peer builds it (spec-more 10.5: the token is authoritative)."""
+    if style == "elastic-v1":  # deletes `data` on later pages
+        return {
+            "meta": {"pagination": {"pageSize": first["meta"]["pagination"]["pageSize"], "pageToken": token}}
+        }
+    if style == "xsoar":  # snake-case page size next to the token
+        return {**first, "meta": {"pagination": {"page_size": 100, "pageToken": token}}}
+    if style == "gravwell":  # unrelated window fields with the token
+        body = {"startDateTime": "2015-01-01T00:00:00-0700", "endDateTime": "2015-01-02T00:00:00-0700"}
+        return {"meta": {"pagination": {"pageSize": 100, "pageToken": token}}, "data": [body]}
+    return {**first, "meta": {"pagination": {**first["meta"]["pagination"], "pageToken": token}}}
+
+
+PEERS = {  # the first request of each peer for the TTP URL logs (spec-more 1.2, 2.1, 10)
+    "azure": ("azure", {"oldestFirst": True}, "%Y-%m-%dT%H:%M:%SZ"),
+    "elastic-v2": ("elastic-v2", {}, "%Y-%m-%dT%H:%M:%SZ"),
+    "elastic-v1": ("elastic-v1", {"scanResult": "all"}, "%Y-%m-%dT%H:%M:%S+0000"),
+    "xsoar": ("xsoar", {"scanResult": "all", "route": "all"}, "%Y-%m-%dT%H:%M:%S+0000"),
+    "netskope": ("netskope", {"oldestFirst": True, "scanResult": "all"}, "%Y-%m-%dT%H:%M:%S+00:00"),
+    "fractional": ("fractional", {"oldestFirst": True}, "%Y-%m-%dT%H:%M:%S.123Z"),
+    "gravwell": ("gravwell", {}, "%Y-%m-%dT%H:%M:%S-0000"),
+}
+
+
+@pytest.mark.parametrize("peer", list(PEERS))
+@pytest.mark.parametrize(
+    "path", ["/api/ttp/url/get-logs", "/api/ttp/attachment/get-logs", "/api/ttp/impersonation/get-logs"]
+)
+def test_a_peers_recorded_requests_for_the_ttp_routes_are_answered_as_the_spec_says(
+    sim: SimulatorProcess, api: httpx.Client, path: str, peer: str
+) -> None:
+    style, extra, form = PEERS[peer]
+    collection, nested, _, time_field = LOGS[path]
+    if path != "/api/ttp/url/get-logs":
+        extra = {key: value for key, value in extra.items() if key != "scanResult"}
+    now = now_of(sim).replace(microsecond=0)
+    since, until = now - timedelta(minutes=50), now - timedelta(minutes=5)
+    window = {"from": since.strftime(form), "to": until.strftime(form), **extra}
+    first = {"meta": {"pagination": {"pageSize": 50}}, "data": [window]}
+    records: list[dict[str, Any]] = []
+    body = first
+    for _ in range(100):
+        answer = api.post(path, json=body)
+        assert answer.status_code == 200
+        page = answer.json()
+        assert page["fail"] == []
+        assert page["meta"]["pagination"]["totalCount"] >= len(page["data"][0][nested])
+        records.extend(page["data"][0][nested])
+        token = page["meta"]["pagination"].get("next")
+        if not token:
+            break
+        body = _peer_follow(style, first, token)
+    times = [record[time_field] for record in records]
+    assert times == sorted(times, reverse="oldestFirst" not in extra)
+    fraction = timedelta(milliseconds=123) if peer == "fractional" else timedelta(0)
+    expected = sim.truth(
+        collection,
+        since=(since + fraction).isoformat(),
+        until=(until + fraction + timedelta(milliseconds=1)).isoformat(),
+    )
+    assert Counter(simulator_id(collection, record) for record in records) == Counter(expected)
