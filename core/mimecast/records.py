@@ -32,6 +32,11 @@ def _siem_id(raw: JsonObject, text: str, prefix: str) -> str:
     return f"{prefix}-{_text_digest(text)}"
 
 
+def _prefix(spec: StreamSpec) -> str:
+    """What a SIEM-family id starts with: `siem`, or the collection (Cloud Integrated)."""
+    return spec.collection.value
+
+
 def _field_id(spec: StreamSpec, raw: JsonObject) -> str | None:
     """The record's own id fields joined, or None when one is missing (the record is hashed instead)."""
     values = [raw.get(name) for name in spec.id_fields]
@@ -48,7 +53,7 @@ def record_id(spec: StreamSpec, raw: JsonObject, text: str | None = None) -> str
     """
     text = text if text is not None else record_text(raw)
     if spec.id_rule is IdRule.SIEM:
-        return _siem_id(raw, text, "siem" if spec.collection.value == "siem" else spec.collection.value)
+        return _siem_id(raw, text, _prefix(spec))
     if spec.id_rule is IdRule.FIELD and (own := _field_id(spec, raw)) is not None:
         return own
     # No id of its own (DLP): a digest of every field, keys sorted, so key order cannot split one
@@ -137,7 +142,7 @@ def parse_line(spec: StreamSpec, source: str, position: int, line: bytes) -> Rec
         # The common case, inline (this runs once per line of every batch file): the id is a
         # digest of the line as sent, the kind its log type.
         digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-        return Record(f"siem-{digest}", spec.collection.value, siem_kind(raw), text)
+        return Record(f"{_prefix(spec)}-{digest}", spec.collection.value, siem_kind(raw), text)
     return to_record(spec, raw, text)
 
 
