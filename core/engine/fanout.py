@@ -1,8 +1,9 @@
 """Fan-out, pure: how a stream hands out parallel work, and what its own cursor becomes.
 
-- A SIEM batch listing page becomes one child per file (each reads its file from line 0, or from
-  where a cursor of the old, sequential form had got to); the stream's cursor moves past the
-  listing at once, so listing goes ahead while the files are read.
+- A SIEM batch listing page becomes children of one file each, or of a few consecutive small files
+  up to a byte budget (by the sizes the listing gives), so that a task's fixed cost never dwarfs
+  its records; the stream's cursor moves past the listing at once, so listing goes ahead while
+  the files are read.
 - A windowed backfill longer than the split span becomes sub-windows of that span, each owning
   the records timed in `[since, until)`; the stream keeps the newest span and reads on live.
 The store records the children and the stream's new cursor in one step (`Coordination.adopt`).
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta
 from core.engine.units import Unit, file_child, window_child
 from core.mimecast import paging
 from core.mimecast.streams import StreamSpec
-from core.models import BatchCursor, Cursor, KnownIds, WindowCursor
+from core.models import BatchCursor, BatchFile, Cursor, KnownIds, WindowCursor
 
 
 @dataclass(frozen=True)
@@ -33,49 +34,79 @@ class Adoption:
     children: tuple[Child, ...]
 
 
-def _file_cursor(origin: BatchCursor, key: str, line: int = 0) -> BatchCursor:
-    """One file of a listing: it lists again by the same token (or day) if its URL expired."""
+MAX_FILES_PER_CHILD = 32
+
+
+def _files_cursor(origin: BatchCursor, keys: tuple[str, ...], line: int = 0) -> BatchCursor:
+    """Files of a listing, read in order: it lists again by the same token (or day) if a URL expired."""
     return BatchCursor(
         token=origin.token,
         start_date=None if origin.token else origin.start_date,
-        files=(key,),
+        files=keys,
         line=line,
         caught_up=True,
     )
 
 
-def files_of(stream: Unit, origin: BatchCursor, listing: paging.Listing) -> Adoption:
-    """A listing page read from `origin`: one child per file; the stream's cursor past the listing."""
+def groups(files: tuple[BatchFile, ...], budget: int) -> tuple[tuple[BatchFile, ...], ...]:
+    """Consecutive files up to `budget` bytes (and `MAX_FILES_PER_CHILD`) together; a file whose
+    size is unknown, or as large as the budget, alone. The same listing always groups the same way."""
+    found: list[tuple[BatchFile, ...]] = []
+    group: list[BatchFile] = []
+    total = 0
+    for file in files:
+        size = file.size if file.size is not None and file.size >= 0 else budget
+        if group and (total + size > budget or len(group) >= MAX_FILES_PER_CHILD):
+            found.append(tuple(group))
+            group, total = [], 0
+        group.append(file)
+        total += size
+    if group:
+        found.append(tuple(group))
+    return tuple(found)
+
+
+def budget_for(files: tuple[BatchFile, ...], most: int, spread: int) -> int:
+    """The byte budget of a child: at most `most`, and small enough that the listing's files make
+    `spread` children (the source's slots) when they can, so the parallelism stays."""
+    known = sum(file.size for file in files if file.size is not None and file.size > 0)
+    return max(1, min(most, -(-known // max(spread, 1)))) if known else most
+
+
+def files_of(
+    stream: Unit, origin: BatchCursor, listing: paging.Listing, most: int, spread: int = 1
+) -> Adoption:
+    """A listing page read from `origin`: its files as children (grouped up to `budget_for` bytes);
+    the stream's cursor past the listing."""
     reading = listing.cursor
     if not reading.files:
         return Adoption(reading, ())
+    budget = budget_for(listing.files, most, spread)
     children = tuple(
-        Child(file_child(stream, file.key), _file_cursor(origin, file.key)) for file in listing.files
+        Child(file_child(stream, group[0].key), _files_cursor(origin, tuple(file.key for file in group)))
+        for group in groups(listing.files, budget)
     )
     return Adoption(paging.file_done(replace(reading, file_index=len(reading.files) - 1)), children)
 
 
 def files_in_progress(stream: Unit, cursor: BatchCursor) -> Adoption | None:
-    """A cursor of the sequential form, stopped inside a listing: its unread files as children."""
+    """A cursor of the sequential form, stopped inside a listing: its unread files as one child,
+    from the line it had got to."""
     if not cursor.files:
         return None
-    children = tuple(
-        Child(
-            file_child(stream, key),
-            _file_cursor(cursor, key, cursor.line if index == cursor.file_index else 0),
-        )
-        for index, key in enumerate(cursor.files)
-        if index >= cursor.file_index
-    )
-    return Adoption(paging.file_done(replace(cursor, file_index=len(cursor.files) - 1)), children)
+    rest = cursor.files[cursor.file_index :]
+    child = Child(file_child(stream, rest[0]), _files_cursor(cursor, rest, cursor.line))
+    return Adoption(paging.file_done(replace(cursor, file_index=len(cursor.files) - 1)), (child,))
 
 
 def split(
-    spec: StreamSpec, stream: Unit, cursor: WindowCursor, now: datetime, span: timedelta
+    spec: StreamSpec, stream: Unit, cursor: WindowCursor, now: datetime, span: timedelta, slots: int = 1
 ) -> Adoption | None:
     """Sub-windows for a backlog longer than `span`, or None to read on in one window (live).
 
-    The stream keeps the newest `span` and reads on from there; every sub-window asks from
+    The stream keeps the newest `span` and reads on from there. The rest is cut into as many
+    sub-windows as the source has `slots` (never one shorter than `span`), so a day's backlog is
+    not a crowd of tiny tasks and a month's is read `slots` wide. Every sub-window asks from
     `overlap` before its start and hands out only the records it owns, so an id at an edge is
     neither lost (an exclusive bound) nor handed out twice (an inclusive one).
     """
@@ -86,10 +117,12 @@ def split(
     if edge - start <= span:
         return None
     boundary = edge - span
+    pieces = max(1, min(max(slots, 1), -(-(boundary - start) // span)))
+    width = timedelta(seconds=-(-(boundary - start).total_seconds() // pieces))
     children: list[Child] = []
     low = start
     while low < boundary:
-        high = min(low + span, boundary)
+        high = min(low + width, boundary)
         # The first sub-window also remembers the ids the stream already handed out at its edge.
         known = cursor.known if low == start else KnownIds()
         sub = WindowCursor(start=_before(spec, low, cursor.start), since=low, until=high, known=known)

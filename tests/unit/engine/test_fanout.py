@@ -12,7 +12,7 @@ from core.engine import fanout
 from core.engine.units import Unit, file_child, parse, window_child
 from core.mimecast import paging
 from core.mimecast.streams import AUDIT, DLP, HOLD, SIEM_BATCH
-from core.models import BatchCursor, KnownIds, WindowCursor
+from core.models import BatchCursor, BatchFile, KnownIds, WindowCursor
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 SIEM = Unit("s1", "siem")
@@ -20,9 +20,12 @@ AUDIT_STREAM = Unit("s1", "auditEvent")
 HOUR = timedelta(hours=1)
 
 
-def listing(keys: list[str], next_token: str | None, caught_up: bool) -> paging.Listing:
+BUDGET = 100
+
+
+def listing(keys: list[str], next_token: str | None, caught_up: bool, size: int = BUDGET) -> paging.Listing:
     body = {
-        "value": [{"url": f"{key}?sig=1", "size": 10, "expiry": "2026-11-25T13:00:00Z"} for key in keys],
+        "value": [{"url": f"{key}?sig=1", "size": size, "expiry": "2026-11-25T13:00:00Z"} for key in keys],
         "@nextPage": next_token,
         "isCaughtUp": caught_up,
     }
@@ -33,7 +36,7 @@ def test_a_listing_page_becomes_one_child_per_file_and_the_stream_moves_past_it(
     origin = BatchCursor(token="t1")
     keys = [f"https://files.example/f{number}.gz" for number in range(3)]
 
-    adoption = fanout.files_of(SIEM, origin, listing(keys, "t2", caught_up=False))
+    adoption = fanout.files_of(SIEM, origin, listing(keys, "t2", caught_up=False), BUDGET)
 
     assert [child.unit for child in adoption.children] == [file_child(SIEM, key) for key in keys]
     first = adoption.children[0].cursor
@@ -45,7 +48,7 @@ def test_a_listing_page_becomes_one_child_per_file_and_the_stream_moves_past_it(
 
 
 def test_an_empty_listing_hands_out_nothing_and_keeps_the_newest_token() -> None:
-    adoption = fanout.files_of(SIEM, BatchCursor(token="t1"), listing([], "t9", caught_up=True))
+    adoption = fanout.files_of(SIEM, BatchCursor(token="t1"), listing([], "t9", caught_up=True), BUDGET)
 
     assert adoption.children == ()
     assert adoption.cursor.token == "t9"
@@ -56,12 +59,43 @@ def test_the_first_listing_asked_by_day_lists_again_by_day_when_a_url_expires() 
     origin = BatchCursor(start_date=date(2026, 11, 24))
     body = {"value": [{"url": "https://files.example/a.gz?sig=1"}], "@nextPage": "t2", "isCaughtUp": True}
 
-    adoption = fanout.files_of(SIEM, origin, paging.listed(SIEM_BATCH, origin, body))
+    adoption = fanout.files_of(SIEM, origin, paging.listed(SIEM_BATCH, origin, body), BUDGET)
 
     child = adoption.children[0].cursor
     assert isinstance(child, BatchCursor)
     assert (child.token, child.start_date) == (None, date(2026, 11, 24))
     assert paging.listing_request(SIEM_BATCH, child) == paging.listing_request(SIEM_BATCH, origin)
+
+
+def test_small_files_of_a_listing_are_read_together_up_to_the_byte_budget() -> None:
+    keys = [f"https://files.example/f{number}.gz" for number in range(5)]
+    small = listing(keys, "t2", caught_up=True, size=30)
+
+    adoption = fanout.files_of(SIEM, BatchCursor(token="t1"), small, BUDGET)
+
+    assert [c.cursor.files for c in adoption.children] == [tuple(keys[:3]), tuple(keys[3:])]  # type: ignore[union-attr]
+    assert adoption.children[1].unit == file_child(SIEM, keys[3])  # named for its first file
+
+
+def test_a_listing_is_spread_over_the_sources_slots_before_files_are_grouped() -> None:
+    keys = [f"https://files.example/f{number}.gz" for number in range(16)]
+    small = listing(keys, "t2", caught_up=True, size=10)  # 160 bytes in all
+
+    spread = fanout.files_of(SIEM, BatchCursor(token="t1"), small, most=1000, spread=8)
+    lumped = fanout.files_of(SIEM, BatchCursor(token="t1"), small, most=1000)
+
+    assert len(spread.children) == 8  # two files each: every slot gets work
+    assert len(lumped.children) == 1
+
+
+def test_a_file_of_unknown_size_is_read_alone() -> None:
+    files = (
+        BatchFile("a", "u", 10),
+        BatchFile("b", "u", None),
+        BatchFile("c", "u", 10),
+        BatchFile("d", "u", 10),
+    )
+    assert [[f.key for f in group] for group in fanout.groups(files, BUDGET)] == [["a"], ["b"], ["c", "d"]]
 
 
 def test_a_cursor_stopped_inside_a_listing_hands_out_its_unread_files_from_where_it_was() -> None:
@@ -70,7 +104,7 @@ def test_a_cursor_stopped_inside_a_listing_hands_out_its_unread_files_from_where
     adoption = fanout.files_in_progress(SIEM, cursor)
 
     assert adoption is not None
-    assert [(c.cursor.files, c.cursor.line) for c in adoption.children] == [(("b",), 40), (("c",), 0)]  # type: ignore[union-attr]
+    assert [(c.cursor.files, c.cursor.line) for c in adoption.children] == [(("b", "c"), 40)]  # type: ignore[union-attr]
     assert adoption.cursor.token == "t2"
     assert fanout.files_in_progress(SIEM, BatchCursor(token="t2")) is None
 
@@ -93,8 +127,22 @@ def test_a_backlog_longer_than_the_span_splits_into_sub_windows_that_own_disjoin
     assert adoption.children[0].unit == window_child(AUDIT_STREAM, start)
 
 
+def test_a_long_backlog_is_cut_into_as_many_sub_windows_as_the_source_has_slots() -> None:
+    month = WindowCursor(start=NOW - timedelta(days=30))
+    day = WindowCursor(start=NOW - timedelta(hours=25))
+
+    wide = fanout.split(AUDIT, AUDIT_STREAM, month, NOW, HOUR, slots=8)
+    short = fanout.split(AUDIT, AUDIT_STREAM, WindowCursor(start=NOW - timedelta(hours=3)), NOW, HOUR, 8)
+    assert wide is not None
+    assert short is not None
+    assert len(wide.children) == 8
+    assert len(short.children) == 2  # never a sub-window shorter than the span
+    assert len(fanout.split(AUDIT, AUDIT_STREAM, day, NOW, HOUR, slots=8).children) == 8  # type: ignore[union-attr]
+
+
 def test_a_sub_window_asks_from_before_what_it_owns_so_an_exclusive_bound_loses_nothing() -> None:
-    adoption = fanout.split(DLP, Unit("s1", "dlp"), WindowCursor(start=NOW - timedelta(hours=3)), NOW, HOUR)
+    three_hours = WindowCursor(start=NOW - timedelta(hours=3))
+    adoption = fanout.split(DLP, Unit("s1", "dlp"), three_hours, NOW, HOUR, 8)
 
     assert adoption is not None
     second = adoption.children[1].cursor
@@ -106,7 +154,7 @@ def test_the_first_sub_window_remembers_the_ids_the_stream_handed_out_at_its_edg
     known = KnownIds(current=frozenset({"abc"}))
     cursor = WindowCursor(start=NOW - timedelta(hours=3), known=known)
 
-    adoption = fanout.split(AUDIT, AUDIT_STREAM, cursor, NOW, HOUR)
+    adoption = fanout.split(AUDIT, AUDIT_STREAM, cursor, NOW, HOUR, slots=8)
 
     assert adoption is not None
     assert adoption.children[0].cursor.known == known  # type: ignore[union-attr]
