@@ -100,3 +100,12 @@ def test_field_schema_names_reserve_the_underscore_for_built_ins() -> None:
     with pytest.raises(ValidationError, match="built-in"):
         FieldRequest.model_validate({"fieldName": "_siemForward"})
     assert FieldRequest.model_validate({"fieldName": "team"}).fieldName == "team"
+
+
+def test_every_collection_of_the_more_logs_is_an_allowed_data_collection_value() -> None:
+    body = example()
+    more = ["ttpUrl", "ttpAttachment", "ttpImpersonation", "archiveSearch", "holdReleaseLog"]
+    more += ["cloudIntegrated", "threatIntelCustomer", "threatIntelGrid"]
+    body["source"]["config"]["dataCollection"] = more
+    config = SourceRequest.model_validate(body).source.config.to_config()
+    assert config.data_collection == tuple(more)
