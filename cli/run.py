@@ -178,6 +178,8 @@ def run(
         "SINK_URL": os.environ.get("SINK_URL") or f"file://{var_dir.rstrip('/')}/out",
         "FLOWER_BASIC_AUTH": os.environ.get("FLOWER_BASIC_AUTH") or f"{access_id}:{access_key}",
     }
+    if "REDIS_URL" not in os.environ:
+        env["REDIS_PASSWORD"] = ""  # our own Redis has none, whatever .env says for compose
     if demo:
         env.update({"MIMECAST_BASE_URL": sim_url, "SIM_HOST": "127.0.0.1", "SIM_PORT": str(simulator_port)})
         env.setdefault("POLL_INTERVAL_SECONDS", "60")
