@@ -19,13 +19,13 @@ from api.routes import collectors, fields, health, page, sources
 from api.security import authenticated
 from core.clock import Clock, SystemClock
 from core.store.access import AccessStore
-from core.store.collection import CollectionState
 from core.store.collectors import CollectorStore
+from core.store.coordination import Coordination
 from core.store.fields import FieldStore
 from core.store.health import HealthStore
+from core.store.quarantine import Quarantine
 from core.store.secrets import SecretBox
 from core.store.sources import SourceStore
-from core.store.streams import StreamStore
 from worker.settings import Settings
 
 PREFIX = "/api/v1"
@@ -84,8 +84,8 @@ def create_app(
         access=AccessStore(client),
         enqueue=enqueuer or CeleryEnqueuer(settings),
         admin=settings.admin_credentials(),
-        streams=StreamStore(client),
-        collection=CollectionState(client, settings.quarantine_limit),
+        streams=Coordination(client),
+        quarantine=Quarantine(client, settings.quarantine_limit),
     )
     app = FastAPI(
         title="mimecast-source management API",

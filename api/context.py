@@ -12,12 +12,12 @@ from fastapi import Depends, Request
 
 from core.clock import Clock
 from core.store.access import AccessStore
-from core.store.collection import CollectionState
 from core.store.collectors import CollectorStore
+from core.store.coordination import Coordination
 from core.store.fields import FieldStore
 from core.store.health import HealthStore
+from core.store.quarantine import Quarantine
 from core.store.sources import SourceStore
-from core.store.streams import StreamStore
 
 
 class Enqueuer(Protocol):
@@ -40,8 +40,8 @@ class Context:
     access: AccessStore
     enqueue: Enqueuer
     admin: tuple[str, str] | None
-    streams: StreamStore
-    collection: CollectionState
+    streams: Coordination
+    quarantine: Quarantine
 
 
 def ctx(request: Request) -> Context:

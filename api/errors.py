@@ -187,7 +187,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(IllegalTransition)
     async def illegal(request: Request, exc: IllegalTransition) -> JSONResponse:
-        return error_response(409, "sources.state.conflict", exc.summary)
+        return error_response(409, "sources.state.conflict", str(exc))
 
     @app.exception_handler(FirstPartyGenericError)
     async def unavailable(request: Request, exc: FirstPartyGenericError) -> JSONResponse:

@@ -33,9 +33,9 @@ from api.security import authenticated
 from core.errors import FirstPartyGenericError
 from core.lifecycle.states import State
 from core.store import counters, keys
+from core.store.coordination import Coordination
 from core.store.counters import Counters
 from core.store.sources import SourceStore
-from core.store.streams import StreamStore
 
 PREFIX = "mimecast_source"
 COUNTERS = {
@@ -55,7 +55,7 @@ class RedisCollector(Collector):
     ) -> None:
         self._redis = client
         self._counters = Counters(client)
-        self._streams = StreamStore(client)
+        self._streams = Coordination(client)
         self._sources = sources
         self._now = now
 

@@ -20,8 +20,16 @@ class ErrorType(StrEnum):
     FIRST_PARTY_GENERIC = "FirstPartyGeneric"
 
 
+class Refusal(Exception):
+    """A write refused because a race was lost (a stale version, epoch or state, a record gone).
+
+    Not a `SourceError`: the loser of a race steps aside, and a refusal never counts as a failure,
+    never halts a source and never opens a health event.
+    """
+
+
 class SourceError(Exception):
-    """Root of every error this project raises on purpose."""
+    """Root of every error a source can fail with: the retry policy and health events read it."""
 
     error_type: ClassVar[ErrorType] = ErrorType.FIRST_PARTY_GENERIC
     retryable: ClassVar[bool] = True

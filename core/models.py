@@ -7,9 +7,12 @@ Cursors are the checkpoints: `cursor_to_json` / `cursor_from_json` give their st
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
+
+import orjson
 
 JsonObject = dict[str, Any]
 
@@ -43,19 +46,25 @@ class AccessToken:
 
 @dataclass(frozen=True)
 class Record:
-    """One Mimecast record as received, with a stable id for downstream de-duplication."""
+    """One Mimecast record as its JSON object text (as Mimecast sent it: a batch file's line as is),
+    with a stable id for downstream de-duplication and its log type. Parsed only when asked (`raw`)."""
 
     id: str
     collection: str
     kind: str
-    raw: JsonObject = field(repr=False)
+    text: str = field(repr=False)
+
+    @property
+    def raw(self) -> JsonObject:
+        parsed: JsonObject = orjson.loads(self.text)
+        return parsed
 
     def to_json(self) -> JsonObject:
-        return {"id": self.id, "collection": self.collection, "kind": self.kind, "raw": self.raw}
+        return {"id": self.id, "collection": self.collection, "kind": self.kind, "text": self.text}
 
     @classmethod
     def from_json(cls, data: JsonObject) -> Record:
-        return cls(id=data["id"], collection=data["collection"], kind=data["kind"], raw=data["raw"])
+        return cls(id=data["id"], collection=data["collection"], kind=data["kind"], text=data["text"])
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,14 @@ class WindowCursor:
     known: KnownIds = KnownIds()
     last_page: frozenset[str] = frozenset()
     until: datetime | None = None
+    # A sub-window of a split backfill owns the records timed in [since, until): it asks a little
+    # wider (from before `since`) and hands out only its own, so neither edge loses or repeats one.
+    since: datetime | None = None
+
+    @property
+    def complete(self) -> bool:
+        """A bounded cursor that has read up to its `until`: nothing is left for it, ever."""
+        return self.until is not None and self.end is None and self.start >= self.until
 
 
 @dataclass(frozen=True)
@@ -204,6 +221,7 @@ def cursor_to_json(cursor: Cursor) -> JsonObject:
             "knownCurrent": sorted(cursor.known.current),
             "lastPage": sorted(cursor.last_page),
             "until": _time(cursor.until),
+            **({"since": cursor.since.isoformat()} if cursor.since is not None else {}),
         }
     return {
         "kind": "batch",
@@ -235,6 +253,7 @@ def cursor_from_json(data: JsonObject) -> Cursor:
             ),
             last_page=frozenset(data.get("lastPage", ())),
             until=_parse_time(data.get("until")),
+            since=_parse_time(data.get("since")),
         )
     if data["kind"] == "batch":
         start_date = data.get("startDate")
@@ -357,3 +376,13 @@ class CollectorConfig:
             fields=_fields_from(data.get("fields")),
             time_zone=data.get("timeZone"),
         )
+
+
+def cursor_text(cursor: Cursor) -> str:
+    """The stored text of a cursor: compact, key-sorted JSON, so a cursor always gives the same text."""
+    return json.dumps(cursor_to_json(cursor), separators=(",", ":"), sort_keys=True)
+
+
+def cursor_of_text(text: str) -> Cursor:
+    """The inverse of `cursor_text`."""
+    return cursor_from_json(json.loads(text))

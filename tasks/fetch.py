@@ -1,25 +1,204 @@
-"""`fetch(stream)`: take the stream's lease, read one page from its checkpoint, hand it to `forward`.
+"""`fetch(unit)`: take the unit's lease, read one batch of records from its checkpoint, and hand
+the lease and the page to `forward` (the chain passes the message on).
 
-Returns the forward payload (the chain passes it on), or stops the chain with `Ignore` when there
-is nothing to forward: the lease is taken, the stream is not due, halted, or failed (in which case
-it is already scheduled for its retry).
+A SIEM stream only lists: each listing page's files become children (`Coordination.adopt`) that
+any worker reads in parallel. A windowed stream with a long backlog hands out sub-windows the
+same way. The chain stops (`Ignore`) when there is nothing to forward: the lease is taken, the
+unit is not due, halted, or failed (and is already scheduled for its retry).
 """
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
 from celery.exceptions import Ignore
 
-from tasks.chains import FETCH
-from tasks.collection import StreamWork
+from core.engine import fanout
+from core.engine.decisions import Next, after_listing, outgoing, quarantine_entry, take
+from core.engine.messages import PageMessage
+from core.errors import Refusal, SourceError
+from core.mimecast import paging, windows
+from core.mimecast.auth import Session, TokenFlow
+from core.mimecast.fetcher import Fetcher
+from core.mimecast.streams import StreamSpec, spec_for
+from core.models import BatchCursor, Credentials, Cursor, WindowCursor, cursor_of_text, cursor_text
+from core.store import counters
+from core.store.coordination import Lease, StaleCommit
+from core.store.sources import StoredSource
+from tasks.chains import FETCH, start_chain, start_chains
+from tasks.effects import Work
 from worker.wiring import services
+
+log = logging.getLogger(__name__)
+
+
+class Fetch:
+    def __init__(self, work: Work) -> None:
+        self.work = work
+        self.svc = work.svc
+        self.unit = work.unit
+
+    def run(self) -> PageMessage | None:
+        work, coordination = self.work, self.svc.coordination
+        with work.in_flight("fetch") as claimed:
+            if not claimed:
+                coordination.unschedule(self.unit.id)
+                return None
+            source = self.svc.sources.get_optional(self.unit.source_id)
+            if source is None or not work.admitted(source):
+                return None
+            lease = coordination.acquire(self.unit.id, self.svc.settings.lease_ttl_seconds)
+            if lease is None:
+                log.info("unit %s is leased by another worker; this fetch steps aside", self.unit)
+                return None
+            message: PageMessage | None = None
+            try:
+                message = self._fetch(source, lease)
+                return message
+            except Refusal as lost:
+                log.info("unit %s: %s; this fetch steps aside", self.unit, lost)
+                return None
+            except SourceError as error:
+                work.failed(source, error)
+                return None
+            finally:
+                if message is None:
+                    coordination.release(lease)
+
+    def _fetch(self, source: StoredSource, lease: Lease) -> PageMessage | None:
+        svc, unit, now = self.svc, self.unit, self.svc.clock.now()
+        settings = svc.settings
+        svc.coordination.schedule(unit.id, now.timestamp() + settings.stream_hold_seconds)
+        spec = spec_for(unit.collection)
+        checkpoint = svc.coordination.checkpoint(unit.id)
+        if unit.is_child and checkpoint.cursor is None:
+            svc.coordination.drop_child(unit.id)  # finished (or dropped) already
+            return None
+        cursor = cursor_of_text(checkpoint.cursor) if checkpoint.cursor else windows.initial_cursor(spec, now)
+        version = checkpoint.version
+        if isinstance(cursor, BatchCursor) and not unit.is_child:
+            self._list(source, lease, spec, cursor, version)
+            return None
+        if isinstance(cursor, WindowCursor) and cursor.end is None:
+            cursor, gap = windows.into_reach(spec, cursor, now)
+            if gap is not None:
+                self.work.gap(source, gap)
+            if not unit.is_child and (adoption := fanout.split(spec, unit, cursor, now, self._span())):
+                version = self._adopt(lease, version, adoption)
+                cursor = adoption.cursor
+        if fanout.complete(unit, cursor):
+            start_chains(svc.coordination.finish(lease, version, now.timestamp(), self._bound()))
+            return None
+        if isinstance(cursor, WindowCursor) and cursor.end is None:
+            opened = windows.open_window(spec, cursor, now)
+            if opened is None:
+                self._later()
+                return None
+            # Fix the window first, so that a re-read of this checkpoint asks for the same page.
+            cursor = opened[0]
+            version = svc.coordination.commit(lease, version, cursor_text(cursor), now.timestamp())
+        return self._page(source, lease, spec, cursor, version)
+
+    def _page(
+        self, source: StoredSource, lease: Lease, spec: StreamSpec, cursor: Cursor, version: int
+    ) -> PageMessage | None:
+        svc, work = self.svc, self.work
+        pages = self._fetcher(source).pages(spec, cursor)
+        try:
+            page = take(pages, svc.settings.max_records_per_chunk)
+        finally:
+            pages.close()  # an open batch-file download ends now
+        if page is None:
+            self._later()
+            return None
+        svc.counters.add(counters.PAGES_FETCHED, work.labels)
+        for gap in page.gaps:
+            work.gap(source, gap)
+        handed = svc.coordination.handoff(lease, svc.settings.lease_ttl_seconds)
+        if handed is None:
+            raise StaleCommit("the lease lapsed before the page could be handed to forward")
+        limit = svc.settings.quarantine_text_chars
+        return PageMessage(
+            unit=self.unit.id,
+            lease_token=handed.token,
+            epoch=handed.epoch,
+            version=version,
+            start=cursor_text(page.start),
+            end=cursor_text(page.end),
+            finished=page.finished,
+            complete=fanout.complete(self.unit, page.end),
+            records=tuple(outgoing(record) for record in page.records),
+            quarantined=tuple(
+                quarantine_entry(self.unit.collection, q.source, q.position, q.reason, q.text, limit)
+                for q in page.quarantined
+            ),
+        )
+
+    def _list(
+        self, source: StoredSource, lease: Lease, spec: StreamSpec, cursor: BatchCursor, version: int
+    ) -> None:
+        """One listing page of the SIEM stream: its files become children; list on or wait."""
+        svc, now = self.svc, self.svc.clock.now()
+        if moved := windows.batch_into_reach(spec, cursor, now):
+            # A reset asked for days Mimecast no longer lists: report them, then list from the reach.
+            cursor, lost = moved
+            self.work.gap(source, lost)
+            version = svc.coordination.commit(lease, version, cursor_text(cursor), now.timestamp())
+        adoption = fanout.files_in_progress(self.unit, cursor)
+        if adoption is None:
+            adoption = fanout.files_of(self.unit, cursor, self._fetcher(source).listing(spec, cursor))
+            svc.counters.add(counters.PAGES_FETCHED, self.work.labels)
+        self._adopt(lease, version, adoption)
+        assert isinstance(adoption.cursor, BatchCursor)
+        waiting = svc.coordination.children(self.unit.source_id).pending
+        follow = after_listing(
+            paging.batch_finished(adoption.cursor),
+            waiting,
+            svc.settings.list_ahead_files,
+            now.timestamp(),
+            svc.settings.poll_interval_seconds,
+        )
+        if follow.next is Next.NOW:
+            svc.coordination.schedule(self.unit.id, now.timestamp() + svc.settings.stream_hold_seconds)
+            svc.coordination.release(lease)  # before the next fetch is queued, so that it can take it
+            start_chain(self.unit.id)
+        else:
+            svc.coordination.schedule(self.unit.id, follow.at)
+
+    def _adopt(self, lease: Lease, version: int, adoption: fanout.Adoption) -> int:
+        children = [(child.unit.id, cursor_text(child.cursor)) for child in adoption.children]
+        version, admitted = self.svc.coordination.adopt(
+            lease, version, cursor_text(adoption.cursor), children, self.work.now, self._bound()
+        )
+        if adoption.children:
+            log.info("unit %s handed out %d child unit(s)", self.unit, len(adoption.children))
+        start_chains(admitted)
+        return version
+
+    def _fetcher(self, source: StoredSource) -> Fetcher:
+        svc = self.svc
+        credentials = Credentials(source.config.client_id, svc.sources.secret(source.id))
+        session = Session(
+            svc.mimecast, TokenFlow(svc.tokens, svc.mimecast.request_token, svc.clock), credentials
+        )
+        return Fetcher(session, svc.files, svc.clock, listings=svc.listings)
+
+    def _later(self) -> None:
+        self.svc.coordination.schedule(self.unit.id, self.work.now + self.svc.settings.poll_interval_seconds)
+
+    def _bound(self) -> int:
+        return self.svc.settings.max_in_flight_per_source
+
+    def _span(self) -> timedelta:
+        return timedelta(seconds=self.svc.settings.backfill_split_seconds)
 
 
 @shared_task(name=FETCH, ignore_result=True)  # type: ignore[untyped-decorator]
-def fetch(stream: str) -> dict[str, Any]:
-    payload = StreamWork(services(), stream).fetch()
-    if payload is None:
+def fetch(unit: str) -> dict[str, Any]:
+    message = Fetch(Work.of(services(), unit)).run()
+    if message is None:
         raise Ignore()
-    return payload
+    return message.to_json()

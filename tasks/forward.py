@@ -1,24 +1,124 @@
-"""`forward(page)`: rules and metadata, write to the destination, then commit the checkpoint.
+"""`forward(message)`: rules and metadata, write to the destination, then commit the checkpoint.
 
-When more pages wait, the next chain is queued at once; otherwise the stream goes back into the
-due set for the next poll.
+It holds the lease `fetch` handed it. Only once the destination has accepted the batch does the
+checkpoint move (compare-and-set on epoch and version); a child that has read all it owns
+finishes instead, freeing its slot for the next. When more waits, the next chain is queued at
+once; otherwise the unit goes back into the due set for the next poll.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from celery import shared_task
 
-from tasks.chains import FORWARD, start_chain
-from tasks.collection import StreamWork
+from core.engine.decisions import Next, Withheld, after_forward, batch_id, messages
+from core.engine.messages import PageMessage
+from core.errors import Refusal, SourceError
+from core.processing.metadata import SourceMetadata
+from core.processing.rules import Verdict as RuleVerdict
+from core.processing.rules import compile_rules
+from core.sinks.contract import Batch
+from core.store import counters
+from core.store.coordination import Lease
+from core.store.sources import StoredSource
+from tasks.chains import FORWARD, start_chain, start_chains
+from tasks.effects import Work, collector_name
 from worker.wiring import services
+
+log = logging.getLogger(__name__)
+
+
+class Forward:
+    def __init__(self, work: Work, message: PageMessage) -> None:
+        self.work = work
+        self.svc = work.svc
+        self.message = message
+
+    def run(self) -> None:
+        work, message = self.work, self.message
+        with work.in_flight("forward") as claimed:
+            if not claimed:
+                return
+            source = self.svc.sources.get_optional(work.unit.source_id)
+            if source is None:
+                return
+            lease = Lease(message.unit, message.lease_token, message.epoch)
+            try:
+                self._forward(source, lease)
+            except Refusal as lost:
+                log.info("unit %s: %s; the page is left to the lease's holder", work.unit, lost)
+            except SourceError as error:
+                work.failed(source, error)
+            finally:
+                self.svc.coordination.release(lease)
+
+    def _forward(self, source: StoredSource, lease: Lease) -> None:
+        svc, work, message = self.svc, self.work, self.message
+        settings = svc.settings
+        svc.coordination.renew(lease, settings.lease_ttl_seconds)
+        collector = collector_name(svc, source)
+        metadata = SourceMetadata.build(
+            name=source.config.name,
+            category=source.config.category,
+            collector=collector,
+            fields=source.config.fields,
+            schema=svc.fields.names(),
+        )
+        kept, withheld = messages(
+            work.unit.collection, message.records, compile_rules(source.config.filters), metadata
+        )
+        if kept:
+            svc.sink.write(
+                Batch(
+                    id=batch_id(work.unit, message.start, (record[0] for record in message.records)),
+                    source_id=source.id,
+                    collector=collector,
+                    source=source.config.name,
+                    collection=work.unit.collection,
+                    messages=kept,
+                )
+            )
+        now = work.now
+        follow = after_forward(message.finished, message.complete, now, settings.poll_interval_seconds)
+        if follow.next is Next.FINISH:
+            admitted = svc.coordination.finish(lease, message.version, now, settings.max_in_flight_per_source)
+        else:
+            svc.coordination.commit(lease, message.version, message.end, now)
+            admitted = []
+        svc.counters.add(counters.RECORDS_FORWARDED, work.labels, len(kept))
+        self._quarantine(
+            source, message.quarantined, [w for w in withheld if w.verdict is RuleVerdict.UNSAFE]
+        )
+        work.delivered(source)
+        start_chains(admitted)
+        if follow.next is Next.NOW:
+            svc.coordination.schedule(work.unit.id, now + settings.stream_hold_seconds)
+            svc.coordination.release(lease)  # before the next fetch is queued, so that it can take it
+            start_chain(work.unit.id)
+        elif follow.next is Next.LATER:
+            svc.coordination.schedule(work.unit.id, follow.at)
+
+    def _quarantine(
+        self, source: StoredSource, lines: Sequence[Mapping[str, Any]], unsafe: Sequence[Withheld]
+    ) -> None:
+        collection = self.work.unit.collection
+        entries = [dict(line) for line in lines]
+        entries += [
+            {"collection": collection, "where": w.record_id, "position": 0, "reason": w.reason, "text": ""}
+            for w in unsafe
+        ]
+        if entries:
+            now = self.svc.clock.now().isoformat()
+            self.svc.quarantine.add(source.id, [{**entry, "time": now} for entry in entries])
+            self.svc.counters.add(counters.QUARANTINED_LINES, self.work.labels, len(entries))
 
 
 @shared_task(name=FORWARD, ignore_result=True)  # type: ignore[untyped-decorator]
 def forward(payload: dict[str, Any] | None) -> None:
     if not payload:
         return
-    stream = str(payload["stream"])
-    if StreamWork(services(), stream).forward(payload):
-        start_chain(stream)
+    message = PageMessage.from_json(payload)
+    Forward(Work.of(services(), message.unit), message).run()

@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import logging
 import random
-import secrets
 from dataclasses import dataclass
 
 from celery import Task, shared_task
 
-from core.errors import SourceError
-from core.lifecycle import health
-from core.lifecycle.retry import FailureStreak, Verdict, decide
-from core.lifecycle.states import IllegalTransition, State, StateError
+from core.errors import Refusal, SourceError
+from core.lifecycle.failures import on_failure
+from core.lifecycle.retry import FailureStreak
+from core.lifecycle.states import State, StateError
 from core.models import Credentials, SourceConfig
 from core.store import keys
-from core.store.outcomes import Busy, NotFound, StaleVersion
+from core.store.outcomes import Busy
 from core.store.sources import StoredSource
+from tasks.effects import resolve, show_failure
 from worker.wiring import Services, services
 
 log = logging.getLogger(__name__)
@@ -39,13 +39,16 @@ def hand_off_to_collection(svc: Services, source: StoredSource) -> None:
     """Put each stream of the (now `Authenticated`) source in the due set, due at once.
 
     A new generation starts clean: no halt, no failure streaks. Each stream reads on from its
-    checkpoint (a new stream from its collection's lookback); the first page delivered moves the
-    source to `Collecting` (`tasks/collection.py`).
+    checkpoint (a new stream from its collection's lookback), and its children that held a slot
+    are due again; the first page delivered moves the source to `Collecting` (`tasks/forward.py`).
     """
-    svc.collection.clear_all(source.id)
+    svc.coordination.clear_halt(source.id)
+    svc.streaks.clear_all(source.id)
     now = svc.clock.now().timestamp()
     for collection in source.config.data_collection:
-        svc.streams.schedule(keys.stream_of(source.id, collection), now)
+        svc.coordination.schedule(keys.stream_of(source.id, collection), now)
+    svc.coordination.resume_children(source.id, now)
+    svc.coordination.pump(source.id, now, svc.settings.max_in_flight_per_source)
     log.info("source %s handed to collection: %s", source.id, ", ".join(source.config.data_collection))
 
 
@@ -67,7 +70,7 @@ class Start:
             return None
         try:
             return self._walk(source)
-        except (StaleVersion, IllegalTransition, NotFound) as outcome:
+        except Refusal as outcome:
             log.info("start of source %s stopped: %s", self.source_id, outcome)
             return None
         except SourceError as error:
@@ -93,7 +96,7 @@ class Start:
         left = token.expires_at - self.svc.clock.now().timestamp()
         self.svc.tokens.put(credentials.key, token, max(left, 1.0))
         self._move(State.AUTHENTICATED, "Mimecast accepted the credentials")
-        self._resolve(source)
+        resolve(self.svc, source)
         hand_off_to_collection(self.svc, source)
         return None
 
@@ -117,63 +120,19 @@ class Start:
         log.info("source %s -> %s: %s", self.source_id, target.value, reason)
 
     def _failed(self, source: StoredSource, error: SourceError) -> float | None:
-        now = self.svc.clock.now()
+        """The same failure policy as collection (`core.lifecycle.failures`), with the source's own
+        streak; seconds until the next attempt, or None when it stops."""
+        now = self.svc.clock.now().timestamp()
         current = self.svc.sources.get_optional(self.source_id) or source
         streak = FailureStreak(current.status.first_failure, current.status.failures)
-        decision = decide(error, streak, now.timestamp(), random.random(), self.svc.policy)
-        if decision.verdict is Verdict.RETRY and not error.counts_as_failure:
-            log.info(
-                "source %s throttled at start; waiting %.0fs", self.source_id, decision.at - now.timestamp()
-            )
-            return max(decision.at - now.timestamp(), 0.5)
-        final = decision.verdict is not Verdict.RETRY
-        state_error = StateError.of(error)
-        why = {Verdict.HALT: "halted until an update or a restart", Verdict.GIVE_UP: "retry window ran out"}
-        reason = f"{error.error_type.value}: {why.get(decision.verdict, 'will retry')}"
-        try:
-            self._move(
-                State.ERROR,
-                reason,
-                error=state_error,
-                failures=(decision.streak.first_at, decision.streak.attempts),
-            )
-        except (StaleVersion, IllegalTransition, NotFound):
-            return None
-        self._open_event(current, state_error, final=final)
-        return max(decision.at - now.timestamp(), 0.5) if not final else None
-
-    def _identity(self, source: StoredSource) -> health.ResourceIdentity:
-        try:
-            collector_name = self.svc.collectors.get(source.collector_id).config.name
-        except NotFound:
-            collector_name = ""
-        return health.ResourceIdentity(source.collector_id, collector_name, source.id, source.config.name)
-
-    def _open_event(self, source: StoredSource, error: StateError, *, final: bool) -> None:
-        open_now = self.svc.health.open_events_of(source.id)
-        event = health.problem(
-            error,
-            self._identity(source),
-            self.svc.clock.now(),
-            _event_id(),
-            open_events=open_now,
-            final=final,
-        )
-        self.svc.health.open(event)
-
-    def _resolve(self, source: StoredSource) -> None:
-        open_now = self.svc.health.open_events_of(source.id)
-        healthy = health.recovery(open_now, self._identity(source), self.svc.clock.now(), _event_id())
-        if healthy is not None:
-            self.svc.health.resolve(healthy)
+        outcome = on_failure(error, streak, now, random.random(), self.svc.policy, "start")
+        log.info("start of source %s: %s -> %s", self.source_id, error, outcome.reason)
+        show_failure(self.svc, current, error, outcome)
+        return None if outcome.retry_at is None else max(outcome.retry_at - now, 0.5)
 
 
 def _plan(config: SourceConfig) -> str:
     return ", ".join(config.data_collection)
-
-
-def _event_id() -> str:
-    return secrets.token_hex(8).upper()
 
 
 def _poll_delay(retries: int) -> float:

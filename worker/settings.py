@@ -64,10 +64,19 @@ class Settings(BaseSettings):
     sink_url: str = "file://var/destination"
     # A caught-up stream is due again after this long (the product polls every 5 minutes).
     poll_interval_seconds: float = Field(default=300.0, gt=0)
-    # Beat enqueues `dispatch` this often; dispatch claims at most `dispatch_batch` due streams.
+    # Beat enqueues `dispatch` this often; dispatch claims every due unit, `dispatch_batch` per Redis
+    # call, and hands the chains of a large tick to `start_units` tasks of `dispatch_chunk` each.
     dispatch_interval_seconds: float = Field(default=5.0, gt=0)
-    dispatch_batch: int = Field(default=500, ge=1)
-    # A claimed stream comes due again after this long if its fetch -> forward chain was lost.
+    dispatch_batch: int = Field(default=1000, ge=1)
+    dispatch_chunk: int = Field(default=500, ge=1)
+    # Children of a source (SIEM batch files, backfill sub-windows) worked at once, at most: one
+    # tenant's backlog never takes every worker.
+    max_in_flight_per_source: int = Field(default=8, ge=1, le=1000)
+    # The SIEM stream lists ahead while fewer than this many of the source's files wait for a slot.
+    list_ahead_files: int = Field(default=200, ge=1)
+    # A DLP or audit backlog longer than this is split into sub-windows of this span, read in parallel.
+    backfill_split_seconds: float = Field(default=3600.0, ge=0)
+    # A claimed unit comes due again after this long if its fetch -> forward chain was lost.
     stream_hold_seconds: float = Field(default=600.0, gt=0)
     # A fetch's lease on its stream, handed to its forward and renewed there.
     lease_ttl_seconds: float = Field(default=300.0, gt=0)

@@ -15,15 +15,16 @@ from core.mimecast.client import MimecastClient, base_url
 from core.mimecast.fetcher import ListingCache
 from core.sinks.contract import Sink
 from core.sinks.factory import open_sink
-from core.store.collection import CollectionState
 from core.store.collectors import CollectorStore
+from core.store.coordination import Coordination
 from core.store.counters import Counters
 from core.store.fields import FieldStore
 from core.store.health import HealthStore
 from core.store.listings import RedisListingCache
+from core.store.quarantine import Quarantine
 from core.store.secrets import SecretBox
 from core.store.sources import SourceStore
-from core.store.streams import StreamStore
+from core.store.streaks import Streaks
 from core.store.tokens import RedisTokenCache
 from worker.settings import Settings
 
@@ -38,8 +39,9 @@ class Services:
     health: HealthStore
     tokens: RedisTokenCache
     mimecast: MimecastClient
-    streams: StreamStore
-    collection: CollectionState
+    coordination: Coordination
+    streaks: Streaks
+    quarantine: Quarantine
     counters: Counters
     fields: FieldStore
     files: BatchFileReader
@@ -65,8 +67,9 @@ def build(settings: Settings) -> Services:
         health=HealthStore(client, settings.health_log_limit),
         tokens=RedisTokenCache(client),
         mimecast=mimecast,
-        streams=StreamStore(client),
-        collection=CollectionState(client, settings.quarantine_limit),
+        coordination=Coordination(client),
+        streaks=Streaks(client),
+        quarantine=Quarantine(client, settings.quarantine_limit),
         counters=Counters(client),
         fields=FieldStore(client),
         files=BatchFileReader(mimecast, max_records=settings.max_records_per_chunk),

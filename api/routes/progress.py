@@ -1,6 +1,6 @@
 """Per-collection progress of a source, for the Collection page: checkpoint time, lag, records forwarded.
 
-Read straight from Redis: each stream's checkpoint (`StreamStore.checkpoint`) and the shared
+Read straight from Redis: each stream's checkpoint (`Coordination.checkpoint`) and the shared
 counters (`Counters.read`). The checkpoint time of a windowed stream (DLP, audit, hold list, SIEM
 streaming) is the start of its window: every record before it has been forwarded. A SIEM batch
 cursor holds no time, only Mimecast's listing token, so its lag counts from the last commit.
@@ -18,8 +18,8 @@ from fastapi import APIRouter, Request
 from api.context import Ctx
 from core.models import BatchCursor, cursor_from_json
 from core.store import keys
+from core.store.coordination import Checkpoint, Coordination
 from core.store.counters import PAGES_FETCHED, RECORDS_FORWARDED, Counters, Labels
-from core.store.streams import Checkpoint, StreamStore
 
 router = APIRouter(tags=["sources"])
 
@@ -28,7 +28,7 @@ router = APIRouter(tags=["sources"])
 class ProgressStores:
     """What the progress route reads; built once by `api.routes.page.install`."""
 
-    streams: StreamStore
+    streams: Coordination
     counters: Counters
 
 

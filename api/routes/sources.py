@@ -173,5 +173,5 @@ def source_quarantine(
     """Lines that could not be read and messages withheld by a rule, newest first (bounded), and
     how many there were in all."""
     context.sources.in_collector(collector_id, source_id)
-    kept, total = context.collection.quarantined(source_id, offset, limit)
+    kept, total = context.quarantine.page(source_id, offset, limit)
     return {"quarantine": kept, "total": total}

@@ -165,3 +165,31 @@ def recovery(
         description=f"resolved: {names}",
         resource=resource,
     )
+
+
+GAP_EVENT = "CollectionGap"
+
+
+def gap(
+    what: str,
+    reason: str,
+    resource: ResourceIdentity,
+    now: datetime,
+    new_id: str,
+    *,
+    open_events: Mapping[str, HealthEvent],
+) -> HealthEvent:
+    """A Warning that names what can no longer be collected; collection goes on after it. One stays
+    open per source (refreshed by the next gap), and recovery from errors leaves it open."""
+    already = open_events.get(GAP_EVENT)
+    return HealthEvent(
+        event_id=already.event_id if already is not None else new_id,
+        event_name=GAP_EVENT,
+        status=Status.UNHEALTHY,
+        severity=Severity.WARNING,
+        time=now,
+        tracker_id=GAP_EVENT,
+        title="Data no longer available from Mimecast",
+        description=f"not collected: {what} ({reason})",
+        resource=resource,
+    )

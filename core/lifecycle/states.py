@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from core.errors import ErrorType, FirstPartyGenericError, SourceError
+from core.errors import ErrorType, Refusal, SourceError
 
 
 class State(StrEnum):
@@ -45,10 +45,8 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 }
 
 
-class IllegalTransition(FirstPartyGenericError):
+class IllegalTransition(Refusal):
     """A move the transition table does not allow; refused, nothing is written."""
-
-    retryable = False
 
     def __init__(self, current: State, target: State) -> None:
         super().__init__(f"a source cannot go from {current.value} to {target.value}")

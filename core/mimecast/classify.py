@@ -23,12 +23,13 @@ configuration problem: the status alone cannot tell them apart, and the retry co
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any
+
+import orjson
 
 from core.errors import (
     FileGone,
@@ -78,8 +79,8 @@ def safe_text(text: str, limit: int = SUMMARY_LIMIT) -> str:
 
 def _parse(body: bytes) -> Any:
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
         return None
 
 

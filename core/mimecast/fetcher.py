@@ -89,6 +89,10 @@ class Fetcher:
             raise TypeError(f"{spec.name} reads from a WindowCursor")
         return self._window_pages(spec, cursor)
 
+    def listing(self, spec: StreamSpec, cursor: BatchCursor) -> paging.Listing:
+        """One SIEM batch listing page from `cursor`; its signed URLs are cached for the readers."""
+        return self._list(spec, cursor)
+
     def _window_pages(self, spec: StreamSpec, cursor: WindowCursor) -> Generator[Page, None, None]:
         while True:
             opened = windows.open_window(spec, cursor, self._clock.now())

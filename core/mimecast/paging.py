@@ -121,6 +121,15 @@ def _remembered(spec: StreamSpec, cursor: WindowCursor, raw: JsonObject) -> bool
     return False
 
 
+def _owned(spec: StreamSpec, cursor: WindowCursor, raw: JsonObject) -> bool:
+    """Whether a bounded cursor hands out this record: its time is in [since, until) (a record
+    without a readable time is handed out; it has no edge to fall on)."""
+    time = record_time(spec, raw)
+    if time is None:
+        return True
+    return (cursor.since is None or time >= cursor.since) and (cursor.until is None or time < cursor.until)
+
+
 def _accept(
     spec: StreamSpec, cursor: WindowCursor, items: list[Any]
 ) -> tuple[tuple[Record, ...], tuple[Quarantined, ...], frozenset[str], frozenset[str]]:
@@ -133,6 +142,8 @@ def _accept(
     for position, raw in enumerate(items):
         if not isinstance(raw, dict):
             quarantined.append(Quarantined(where, position, "record is not a JSON object", repr(raw)[:200]))
+            continue
+        if (cursor.since is not None or cursor.until is not None) and not _owned(spec, cursor, raw):
             continue
         record = to_record(spec, raw)
         key = digest(record.id)

@@ -7,21 +7,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from core.mimecast.streams import IdRule, StreamSpec
 from core.models import JsonObject, Quarantined, Record
-
-# Batch files name the log type `type`/`subtype`; documentation-style samples and, perhaps, the
-# streaming endpoint name it `eventType`/`subType` (spec 5.5, unconfirmed). Ids must not depend on it.
-_NAME_VARIANTS = {"eventType": "type", "subType": "subtype"}
-
-
-def canonical_json(value: Any) -> str:
-    """The one text form used for hashing: sorted keys, no spaces."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def _hash(prefix: str, material: Any) -> str:
-    return f"{prefix}-{hashlib.sha256(canonical_json(material).encode()).hexdigest()[:32]}"
 
 
 def siem_kind(raw: JsonObject) -> str:
@@ -30,28 +19,39 @@ def siem_kind(raw: JsonObject) -> str:
     return str(kind) if kind else "siem"
 
 
-def _siem_id(raw: JsonObject) -> str:
+def _text_digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _siem_id(raw: JsonObject, text: str) -> str:
     if raw.get("_partition") is not None and raw.get("_offset") is not None:
         # Kafka-style coordinates are unique per event; the type guards against per-type topics.
         # (A plain joined string: this runs once per line of every batch file.)
         material = f"{raw.get('accountId')}\x1f{siem_kind(raw)}\x1f{raw['_partition']}\x1f{raw['_offset']}"
         return f"siem-{hashlib.sha256(material.encode()).hexdigest()[:32]}"
-    normalized = {
-        (_NAME_VARIANTS[name] if name in _NAME_VARIANTS and _NAME_VARIANTS[name] not in raw else name): value
-        for name, value in raw.items()
-    }
-    return _hash("siem", normalized)
+    return f"siem-{_text_digest(text)}"
 
 
-def record_id(spec: StreamSpec, raw: JsonObject) -> str:
-    """A stable id for downstream de-duplication: the same record always gets the same id."""
+def record_id(spec: StreamSpec, raw: JsonObject, text: str | None = None) -> str:
+    """A stable id for downstream de-duplication: the same record always gets the same id.
+
+    A record's own id where it has one; otherwise a digest of its text as Mimecast sent it (the
+    same record read again is the same text).
+    """
+    text = text if text is not None else record_text(raw)
     if spec.id_rule is IdRule.SIEM:
-        return _siem_id(raw)
+        return _siem_id(raw, text)
     if spec.id_rule is IdRule.FIELD:
         value = raw.get("id")
         if isinstance(value, str) and value:
             return value
-    return _hash(spec.collection.value, raw)
+    # No id of its own (DLP): a digest of every field, keys sorted, so key order cannot split one
+    # record into two (orjson sorts in C; this runs once per record).
+    try:
+        canonical = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+    except TypeError:
+        canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"))
+    return f"{spec.collection.value}-{_text_digest(canonical)}"
 
 
 def record_kind(spec: StreamSpec, raw: JsonObject) -> str:
@@ -59,9 +59,22 @@ def record_kind(spec: StreamSpec, raw: JsonObject) -> str:
     return siem_kind(raw) if spec.id_rule is IdRule.SIEM else spec.collection.value
 
 
-def to_record(spec: StreamSpec, raw: JsonObject) -> Record:
+def record_text(raw: JsonObject) -> str:
+    """A parsed record as one line of compact JSON, keys in the order received."""
+    try:
+        return orjson.dumps(raw).decode("utf-8")
+    except TypeError:  # a lone surrogate, which orjson refuses: the standard library keeps it escaped
+        return json.dumps(raw, separators=(",", ":"))
+
+
+def to_record(spec: StreamSpec, raw: JsonObject, text: str | None = None) -> Record:
+    """A record from its parsed form and, when known, the text it was parsed from."""
+    text = text if text is not None else record_text(raw)
     return Record(
-        id=record_id(spec, raw), collection=spec.collection.value, kind=record_kind(spec, raw), raw=raw
+        id=record_id(spec, raw, text),
+        collection=spec.collection.value,
+        kind=record_kind(spec, raw),
+        text=text,
     )
 
 
@@ -91,18 +104,27 @@ def record_time(spec: StreamSpec, raw: JsonObject) -> datetime | None:
 
 
 def parse_line(spec: StreamSpec, source: str, position: int, line: bytes) -> Record | Quarantined | None:
-    """One NDJSON line of a batch file: a record, a quarantined line with the reason, or None if blank."""
-    if not line.strip():
-        return None
+    """One NDJSON line of a batch file: a record (its text is the line as sent), a quarantined line
+    with the reason, or None if blank. The line is parsed once, by orjson, to check it is an object
+    and to read its type."""
     try:
-        raw = json.loads(line.decode("utf-8"))
+        text = line.decode("utf-8").strip()
     except UnicodeDecodeError:
         return Quarantined(source, position, "line is not UTF-8", _kept(line))
-    except ValueError as exc:
-        return Quarantined(source, position, f"line is not valid JSON: {exc}", _kept(line))
+    if not text:
+        return None
+    try:
+        raw = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        try:  # orjson refuses what the standard library reads (lone surrogate escapes): ask it too
+            raw = json.loads(text)
+        except ValueError as exc:
+            return Quarantined(source, position, f"line is not valid JSON: {exc}", _kept(line))
     if not isinstance(raw, dict):
         return Quarantined(source, position, "line is not a JSON object", _kept(line))
-    return to_record(spec, raw)
+    if "\r" in text or "\n" in text:  # JSON whitespace a message line cannot hold
+        text = record_text(raw)
+    return to_record(spec, raw, text)
 
 
 QUARANTINE_TEXT_LIMIT = 4096

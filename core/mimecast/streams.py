@@ -75,6 +75,8 @@ class StreamSpec:
     max_lookback: timedelta | None = None
     known_cap: int = 50_000
     types: tuple[str, ...] = ()
+    # A backlog longer than the split span is read as sub-windows in parallel (`core.engine.fanout`).
+    splits: bool = False
 
 
 SIEM_TYPES = (
@@ -141,6 +143,7 @@ DLP = StreamSpec(
     filters=(("oldestFirst", True),),
     nested_records="dlpLogs",
     time_field="eventTime",
+    splits=True,
 )
 
 AUDIT = StreamSpec(
@@ -160,6 +163,7 @@ AUDIT = StreamSpec(
     # opened at the edge inside the reach, and an older checkpoint is reported as a gap rather
     # than read as an empty (or refused) window.
     max_lookback=timedelta(days=59),
+    splits=True,
 )
 
 HOLD = StreamSpec(

@@ -94,6 +94,16 @@ def batch_into_reach(spec: StreamSpec, cursor: BatchCursor, now: datetime) -> tu
     return moved, gap
 
 
+def into_reach(spec: StreamSpec, cursor: WindowCursor, now: datetime) -> tuple[WindowCursor, Gap | None]:
+    """A cursor whose start fell out of Mimecast's reach moves to its edge; the gap names the rest."""
+    gap = reach_gap(spec, cursor.start, now)
+    if gap is None:
+        return cursor, None
+    reach = _reach(spec, now)
+    assert reach is not None
+    return replace(cursor, start=reach, since=None if cursor.since is None else max(cursor.since, reach)), gap
+
+
 def open_window(
     spec: StreamSpec, cursor: WindowCursor, now: datetime
 ) -> tuple[WindowCursor, Gap | None] | None:
@@ -134,4 +144,10 @@ def close_window(spec: StreamSpec, cursor: WindowCursor) -> WindowCursor:
     else:
         start = max(cursor.start, end - spec.overlap)
     known = cursor.known if spec.dedupe is Dedupe.NONE else cursor.known.shift()
-    return replace(cursor, start=start, end=None, page_token=None, tokens_seen=(), known=known)
+    # Once windows start at or after `since`, the ids remembered at each edge do its work.
+    since = (
+        cursor.since
+        if cursor.since is not None and (cursor.until is not None or start < cursor.since)
+        else None
+    )
+    return replace(cursor, start=start, end=None, page_token=None, tokens_seen=(), known=known, since=since)

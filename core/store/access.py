@@ -18,7 +18,7 @@ import redis
 
 from core.store import keys
 from core.store.codec import dumps, text
-from core.store.streams import redis_failures
+from core.store.coordination import redis_failures
 
 _DUMMY_SALT = "0" * 32
 _DUMMY_DIGEST = "0" * 64

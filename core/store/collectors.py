@@ -17,9 +17,9 @@ import redis
 from core.models import CollectorConfig
 from core.store import keys
 from core.store.codec import dumps, fold, text
+from core.store.coordination import redis_failures
 from core.store.outcomes import NameTaken, NotFound, StaleVersion
 from core.store.sources import new_id
-from core.store.streams import redis_failures
 
 # KEYS: names, collector, collectors, sequence. ARGV: folded name, id, config, created.
 _CREATE = """

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import redis
 
 from core.store import keys
-from core.store.streams import redis_failures
+from core.store.coordination import redis_failures
 
 RECORDS_FORWARDED = "records_forwarded"  # labels: source, collection
 PAGES_FETCHED = "pages_fetched"  # labels: source, collection

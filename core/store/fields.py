@@ -12,8 +12,8 @@ import redis
 
 from core.store import keys
 from core.store.codec import dumps, fold, text
+from core.store.coordination import redis_failures
 from core.store.outcomes import NameTaken, NotFound
-from core.store.streams import redis_failures
 
 # KEYS: names, fields. ARGV: folded name, id, JSON.
 _CREATE = """

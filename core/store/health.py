@@ -15,7 +15,7 @@ import redis
 from core.lifecycle.health import HealthEvent
 from core.store import keys
 from core.store.codec import dumps, text
-from core.store.streams import redis_failures
+from core.store.coordination import redis_failures
 
 # KEYS: source, its open-event index, open events, open event bodies, its event log.
 # ARGV: event name, event id, event JSON, score (ms), log limit.

@@ -16,7 +16,7 @@ def token_lock(credential: str) -> str:
 
 
 def due_streams() -> str:
-    """Sorted set of stream ids scored by when each is next due (epoch seconds)."""
+    """Sorted set of unit ids (streams and their children) scored by when each is next due (epoch s)."""
     return f"{PREFIX}:due"
 
 
@@ -150,6 +150,17 @@ def counter(name: str) -> str:
 
 
 # Collection: what the fetch and forward tasks keep per source besides the stream keys above.
+
+
+def source_children_pending(source_id: str) -> str:
+    """Sorted set of the source's child units (SIEM files, backfill sub-windows) waiting for a slot,
+    scored by the order they were recorded in."""
+    return f"{PREFIX}:source:{source_id}:children-pending"
+
+
+def source_children_running(source_id: str) -> str:
+    """Set of the source's child units holding one of its in-flight slots (at most the bound)."""
+    return f"{PREFIX}:source:{source_id}:children-running"
 
 
 def source_halted(source_id: str) -> str:

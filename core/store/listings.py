@@ -18,7 +18,7 @@ from core.clock import Clock
 from core.mimecast.records import parse_time
 from core.models import BatchFile, digest
 from core.store import keys
-from core.store.streams import redis_failures
+from core.store.coordination import redis_failures
 
 EXPIRY_MARGIN_SECONDS = 30.0
 # Without an `expiry`, keep a listing as long as peers keep a pre-signed URL worth trying.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from core.errors import Refusal
 
-class StoreRefusal(Exception):
+
+class StoreRefusal(Refusal):
     """A write refused as a whole: nothing of it was stored."""
 
 

@@ -29,9 +29,9 @@ from core.lifecycle.states import (
 from core.models import SourceConfig
 from core.store import keys
 from core.store.codec import dumps, fold, text
+from core.store.coordination import redis_failures
 from core.store.outcomes import Busy, NameTaken, NotFound, StaleVersion
 from core.store.secrets import SecretBox
-from core.store.streams import redis_failures
 
 # KEYS: collector, names, collector sources, all sources, source, secret, history, sequence.
 # ARGV: folded name, source id, collector id, config, secret token, state, history entry, epoch.
@@ -130,18 +130,6 @@ end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[7])
 return 1
 """
-# KEYS: source, in-flight. ARGV: holder, lapses at (ms). Refused when the source is Stopping or gone.
-_BEGIN_WORK = """
-if redis.call('EXISTS', KEYS[1]) == 0 then
-    return 0
-end
-if cjson.decode(redis.call('HGET', KEYS[1], 'state'))['state'] == 'Stopping' then
-    return 0
-end
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-return 1
-"""
-
 _CAS_ATTEMPTS = 20
 
 
@@ -170,7 +158,6 @@ class SourceStore:
         self._update: Callable[..., Any] = client.register_script(_UPDATE)
         self._transition: Callable[..., Any] = client.register_script(_TRANSITION)
         self._remove: Callable[..., Any] = client.register_script(_REMOVE)
-        self._begin: Callable[..., Any] = client.register_script(_BEGIN_WORK)
 
     def create(self, collector_id: str, config: SourceConfig, secret: str, now: datetime) -> StoredSource:
         """Store a validated source as `Pending`; NameTaken or NotFound (no such collector) otherwise."""
@@ -362,26 +349,6 @@ class SourceStore:
         with redis_failures("history read"):
             raw = self._redis.lrange(keys.source_history(source_id), 0, (limit or self._history_limit) - 1)
         return [json.loads(text(item)) for item in raw]
-
-    # In-flight work: later fetch and forward tasks hold a claim while they work on the source.
-    def begin_work(self, source_id: str, holder: str, now_ms: int, ttl_ms: int) -> bool:
-        """Claim in-flight work on the source; False (nothing claimed) if it is Stopping or gone."""
-        with redis_failures("in-flight claim"):
-            return bool(
-                self._begin(
-                    keys=[keys.source(source_id), keys.source_in_flight(source_id)],
-                    args=[holder, now_ms + ttl_ms],
-                )
-            )
-
-    def end_work(self, source_id: str, holder: str) -> None:
-        with redis_failures("in-flight release"):
-            self._redis.zrem(keys.source_in_flight(source_id), holder)
-
-    def in_flight(self, source_id: str, now_ms: int) -> int:
-        """How many unexpired claims of in-flight work the source has."""
-        with redis_failures("in-flight read"):
-            return int(self._redis.zcount(keys.source_in_flight(source_id), f"({now_ms}", "+inf"))
 
     def remove(self, source_id: str, now_ms: int) -> bool:
         """Delete a `Stopping` source with everything under it; Busy while work is in flight.

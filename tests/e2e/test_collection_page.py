@@ -20,9 +20,9 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from core.store import keys
+from core.store.coordination import Coordination
 from core.store.counters import PAGES_FETCHED, RECORDS_FORWARDED, Counters
 from core.store.secrets import MASK
-from core.store.streams import StreamStore
 from tests.support.api_server import ADMIN_ID, ADMIN_KEY
 from tests.support.browser import MISSING, chromium, chromium_path
 from tests.support.stack import Stack, running_stack, wait_for
@@ -331,7 +331,7 @@ def test_the_source_view_shows_progress_health_events_and_history(
     page: Page, stack: Stack, api: httpx.Client, failing_and_good: tuple[str, dict[str, Any], dict[str, Any]]
 ) -> None:
     collector_id, bad, good = failing_and_good
-    streams, counters = StreamStore(stack.redis()), Counters(stack.redis())
+    streams, counters = Coordination(stack.redis()), Counters(stack.redis())
     stream = keys.stream_of(good["id"], "dlp")
     lease = streams.acquire(stream, 30)
     assert lease is not None

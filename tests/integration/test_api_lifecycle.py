@@ -19,10 +19,9 @@ from click.testing import CliRunner
 
 from cli.main import main
 from core.store import keys
-from core.store.secrets import MASK, SecretBox
-from core.store.sources import SourceStore
+from core.store.coordination import Coordination
+from core.store.secrets import MASK
 from tests.support.api_server import ADMIN_KEY
-from tests.support.celery_worker import TEST_SECRETS_KEY
 from tests.support.product_example import PRODUCT_EXAMPLE
 from tests.support.stack import PRODUCT_EXAMPLE_SECRET, Stack, every_value, running_stack, wait_for
 
@@ -258,7 +257,11 @@ def test_delete_waits_for_in_flight_work_then_removes_the_source_its_checkpoints
         redis.set(keys.lease(stream), "holder")
         redis.zadd(keys.due_streams(), {stream: 1.0})
     redis.zadd(keys.due_streams(), {keys.stream_of("another-source", "siem"): 1.0})
-    store = SourceStore(redis, SecretBox(TEST_SECRETS_KEY))
+    for child in (f"{keys.stream_of(source_id, 'siem')}@f.0123456789abcdef",):
+        redis.hset(keys.checkpoint(child), mapping={"cursor": "{}", "version": 0})
+        redis.sadd(keys.source_children_running(source_id), child)
+        redis.zadd(keys.due_streams(), {child: 1.0})
+    store = Coordination(redis)
     assert store.begin_work(source_id, "fetch-1", now_ms=0, ttl_ms=10**13)
 
     assert api.delete(f"/collectors/{collector_id}/sources/{source_id}").status_code == 200

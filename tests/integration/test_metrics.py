@@ -17,8 +17,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from core.store import keys
+from core.store.coordination import Coordination
 from core.store.counters import ERRORS, PAGES_FETCHED, QUARANTINED_LINES, RECORDS_FORWARDED, Counters
-from core.store.streams import StreamStore
 from tests.support.api_server import ADMIN_ID, ADMIN_KEY
 from tests.support.stack import Stack, running_stack
 
@@ -73,7 +73,7 @@ def test_counters_lags_due_set_and_states_are_read_from_redis_at_scrape_time(sta
     counts.add(PAGES_FETCHED, {"source": source_id, "collection": "dlp"}, 3)
     counts.add(ERRORS, {"source": source_id, "collection": "siem", "type": "ThirdPartyGeneric"}, 2)
     counts.add(QUARANTINED_LINES, {"source": source_id, "collection": "siem"}, 1)
-    streams = StreamStore(redis)
+    streams = Coordination(redis)
     now = time.time()
     dlp = keys.stream_of(source_id, "dlp")
     lease = streams.acquire(dlp, 30)

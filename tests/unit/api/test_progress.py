@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from api.routes.progress import stream_progress
 from core.models import BatchCursor, WindowCursor, cursor_to_json
-from core.store.streams import Checkpoint
+from core.store.coordination import Checkpoint
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

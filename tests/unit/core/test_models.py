@@ -77,8 +77,9 @@ def test_known_ids_stay_bounded_past_their_cap() -> None:
 
 
 def test_a_record_survives_its_message_form() -> None:
-    record = Record(id="x", collection="dlp", kind="dlp", raw={"a": [1, {"b": None}]})
+    record = Record(id="x", collection="dlp", kind="dlp", text='{"a":[1,{"b":null}]}')
     assert Record.from_json(json.loads(json.dumps(record.to_json()))) == record
+    assert record.raw == {"a": [1, {"b": None}]}
 
 
 def test_digests_are_short_and_stable() -> None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.errors import ErrorType, ThirdPartyConfigError
+from core.errors import ErrorType, SourceError, ThirdPartyConfigError
 from core.lifecycle.states import (
     TRANSITIONS,
     HistoryEntry,
@@ -72,7 +72,7 @@ def test_an_illegal_transition_is_refused(current: State, target: State) -> None
         move(at(current), target, T0, "no", error=CONFIG_ERROR)
     assert refused.value.current is current
     assert refused.value.target is target
-    assert not refused.value.retryable
+    assert not isinstance(refused.value, SourceError)  # a refusal, never a failure of the source
 
 
 def test_the_table_names_every_state() -> None:

@@ -1,31 +1,26 @@
-"""The pure decisions behind fetch and forward: the gate, batch ids, messages, failures, recovery."""
+"""The pure decisions behind fetch and forward: the gate, batch ids, messages, what follows, recovery."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
 
-from core.errors import (
-    ErrorType,
-    FirstPartyGenericError,
-    RateLimited,
-    ThirdPartyConfigError,
-    ThirdPartyGenericError,
-)
-from core.lifecycle.collection import (
+from core.engine.decisions import (
+    FollowUp,
     Gate,
-    Step,
+    Next,
     after_commit,
-    after_failure,
-    after_page,
+    after_forward,
+    after_listing,
     batch_id,
     gate,
     messages,
     outgoing,
-    stream_parts,
 )
-from core.lifecycle.retry import FailureStreak, RetryPolicy
+from core.engine.units import Unit, parse
+from core.errors import ErrorType
 from core.lifecycle.states import SourceStatus, State, StateError
 from core.models import Record
 from core.processing.metadata import SourceMetadata
@@ -35,7 +30,6 @@ from core.sinks.memory import MemorySink
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 ALL = ("siem", "dlp")
-POLICY = RetryPolicy(window_seconds=5400, base_seconds=5, cap_seconds=300)
 
 
 def status(state: State, generation: int = 3, error: ErrorType | None = None) -> SourceStatus:
@@ -67,24 +61,28 @@ def test_the_gate_lets_a_stream_call_mimecast_only_while_its_source_collects(
     assert gate(current, ALL, collection, halted) is expected
 
 
-def test_a_stream_id_names_its_source_and_collection() -> None:
-    assert stream_parts("0a1b2c3d4e5f6a7b:auditEvent") == ("0a1b2c3d4e5f6a7b", "auditEvent")
-    with pytest.raises(ValueError, match="stream id"):
-        stream_parts("no-collection")
+DLP = Unit("s1", "dlp")
 
 
 def test_a_batch_id_is_the_same_for_the_same_page_and_differs_when_the_records_do() -> None:
-    first = batch_id("s1:dlp", '{"kind":"window"}', ["a", "b"])
-    assert first == batch_id("s1:dlp", '{"kind":"window"}', ["a", "b"])
-    assert first != batch_id("s1:dlp", '{"kind":"window"}', ["a", "b", "c"])
-    assert first != batch_id("s1:dlp", '{"kind":"window","x":1}', ["a", "b"])
+    first = batch_id(DLP, '{"kind":"window"}', ["a", "b"])
+    assert first == batch_id(DLP, '{"kind":"window"}', ["a", "b"])
+    assert first != batch_id(DLP, '{"kind":"window"}', ["a", "b", "c"])
+    assert first != batch_id(DLP, '{"kind":"window","x":1}', ["a", "b"])
     assert first.startswith("dlp-")
     Batch(first, "s1", "c", "n", "dlp", ())  # a valid batch id for every sink
 
 
+def test_the_same_lines_of_two_siem_files_are_two_batches() -> None:
+    start = '{"files":["k"],"line":0}'
+    one, other = parse("s1:siem@f.00000000000000aa"), parse("s1:siem@f.00000000000000bb")
+    assert batch_id(one, start, ["x"]) != batch_id(other, start, ["x"])
+    assert batch_id(one, start, ["x"]).startswith("siem-")
+
+
 def record(number: int, kind: str = "receipt") -> Record:
-    raw = {"type": kind, "id": f"r{number}", "subject": f"hello {number}"}
-    return Record(f"siem-{number}", "siem", kind, raw)
+    text = json.dumps({"type": kind, "id": f"r{number}", "subject": f"hello {number}"}, separators=(",", ":"))
+    return Record(f"siem-{number}", "siem", kind, text)
 
 
 def test_rules_then_metadata_make_the_messages_and_report_what_was_withheld() -> None:
@@ -117,39 +115,39 @@ def test_a_page_written_twice_to_an_idempotent_destination_appears_once() -> Non
     sink = MemorySink()
     metadata = SourceMetadata.build(name="n", category=None, collector="c")
     kept, _ = messages("siem", [outgoing(record(1)), outgoing(record(2))], compile_rules(None), metadata)
-    page = Batch(batch_id("s:siem", "{}", [m.id for m in kept]), "s", "c", "n", "siem", kept)
+    page = Batch(batch_id(Unit("s", "siem"), "{}", [m.id for m in kept]), "s", "c", "n", "siem", kept)
     sink.write(page)
     sink.write(page)
     assert [m.id for m in sink.messages()] == ["siem-1", "siem-2"]
 
 
-def test_a_backlog_goes_on_at_once_and_a_caught_up_stream_waits_for_the_poll() -> None:
-    assert after_page(False, 100.0, 300.0) is None
-    assert after_page(True, 100.0, 300.0) == 400.0
+@pytest.mark.parametrize(
+    ("finished", "complete", "expected"),
+    [
+        (False, False, FollowUp(Next.NOW, 100.0)),
+        (True, False, FollowUp(Next.LATER, 400.0)),
+        (False, True, FollowUp(Next.FINISH, 100.0)),
+        (True, True, FollowUp(Next.FINISH, 100.0)),
+    ],
+)
+def test_a_backlog_goes_on_at_once_a_caught_up_unit_waits_and_a_complete_child_finishes(
+    finished: bool, complete: bool, expected: FollowUp
+) -> None:
+    assert after_forward(finished, complete, 100.0, 300.0) == expected
 
 
 @pytest.mark.parametrize(
-    ("error", "streak", "now", "step", "shown", "final"),
+    ("caught_up", "waiting", "expected"),
     [
-        (ThirdPartyConfigError("401", status=401), FailureStreak(), 10, Step.STOP, True, True),
-        (ThirdPartyGenericError("503", status=503), FailureStreak(), 10, Step.RETRY, True, False),
-        (FirstPartyGenericError("sink down"), FailureStreak(0, 3), 5399, Step.RETRY, True, False),
-        (FirstPartyGenericError("sink down"), FailureStreak(0, 30), 5400, Step.STOP, True, True),
-        (RateLimited("429", wait_seconds=7), FailureStreak(), 10, Step.RETRY, False, False),
-        (RateLimited("429", wait_seconds=7), FailureStreak(0, 0), 5400, Step.STOP, True, True),
+        (True, 0, FollowUp(Next.LATER, 400.0)),
+        (False, 10, FollowUp(Next.NOW, 100.0)),
+        (False, 200, FollowUp(Next.LATER, 105.0)),
     ],
 )
-def test_failures_follow_the_contracts_table(
-    error: Exception, streak: FailureStreak, now: float, step: Step, shown: bool, final: bool
+def test_listing_goes_ahead_while_mimecast_has_more_and_few_files_wait(
+    caught_up: bool, waiting: int, expected: FollowUp
 ) -> None:
-    outcome = after_failure(error, streak, now, 0.5, POLICY)  # type: ignore[arg-type]
-    assert (outcome.step, outcome.shown, outcome.final) == (step, shown, final)
-
-
-def test_throttling_waits_out_the_reset_without_growing_the_backoff() -> None:
-    outcome = after_failure(RateLimited("429", wait_seconds=7), FailureStreak(), 10, 0.5, POLICY)
-    assert outcome.at == 17
-    assert outcome.streak.attempts == 0
+    assert after_listing(caught_up, waiting, 200, 100.0, 300.0) == expected
 
 
 @pytest.mark.parametrize(

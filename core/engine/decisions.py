@@ -1,9 +1,9 @@
-"""Collection decisions, pure: whether a stream may work, what a page becomes, what follows it.
+"""What a fetch and a forward must do, decided purely: the gate, what a page becomes, what follows.
 
-The `fetch` and `forward` tasks (`tasks/`) do the I/O and ask here what to do: `gate` before any
-Mimecast call, `batch_id` and `messages` for the destination, `after_page` for what comes next,
-`after_failure` for an error (the contract's table, through `retry.decide`), `after_commit` for
-the source's state once a page is delivered.
+The executor in `tasks/` does the I/O and asks here: `gate` before any Mimecast call, `batch_id`
+and `messages` for the destination, `after_forward` and `after_listing` for what comes next,
+`after_commit` for the source's state once a page is delivered, `taken` for how many pages make
+one batch. Failures are decided in `core.lifecycle.failures`, for the start path too.
 """
 
 from __future__ import annotations
@@ -13,23 +13,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from core.errors import ErrorType, SourceError
-from core.lifecycle.retry import Decision, FailureStreak, RetryPolicy, Verdict, decide
+from core.engine.units import Unit
+from core.errors import ErrorType
 from core.lifecycle.states import SourceStatus, State
-from core.models import Record
-from core.processing.jsontext import message_text
+from core.models import BatchCursor, Page, Record, WindowCursor
 from core.processing.metadata import SourceMetadata
 from core.processing.rules import RuleSet
 from core.processing.rules import Verdict as RuleVerdict
 from core.sinks.contract import Message
-
-
-def stream_parts(stream: str) -> tuple[str, str]:
-    """The source id and the `dataCollection` of a stream id (`keys.stream_of`'s inverse)."""
-    source_id, separator, collection = stream.partition(":")
-    if not separator or not source_id or not collection:
-        raise ValueError(f"not a stream id: {stream!r}")
-    return source_id, collection
 
 
 class Gate(StrEnum):
@@ -69,19 +60,18 @@ def _retried(status: SourceStatus) -> bool:
     return status.error is None or status.error.type is not ErrorType.THIRD_PARTY_CONFIG
 
 
-def batch_id(stream: str, start: str, record_ids: Iterable[str]) -> str:
+def batch_id(unit: Unit, start: str, record_ids: Iterable[str]) -> str:
     """The destination's batch id for a page: the same page read again gets the same id.
 
-    It covers where the page starts and which records it holds, so a re-read that finds other
-    records (a later window, a changed listing) is a different batch and is never dropped as a
-    copy of the first.
+    It covers the unit and where the page starts (for a SIEM file: the file key and first line),
+    and which records it holds, so a re-read that finds other records (a later window, a changed
+    listing) is a different batch and is never dropped as a copy of the first.
     """
-    digest = hashlib.sha256(f"{stream}\n{start}\n".encode())
+    digest = hashlib.sha256(f"{unit.id}\n{start}\n".encode())
     for record_id in record_ids:
         digest.update(record_id.encode())
         digest.update(b"\n")
-    collection = stream_parts(stream)[1]
-    return f"{collection}-{digest.hexdigest()[:40]}"
+    return f"{unit.collection}-{digest.hexdigest()[:40]}"
 
 
 @dataclass(frozen=True)
@@ -112,40 +102,42 @@ def messages(
 
 
 def outgoing(record: Record) -> tuple[str, str, str]:
-    """What a forward needs of a record: its id, its log type and its message text."""
-    return record.id, record.kind, message_text(record.raw)
+    """What a forward needs of a record: its id, its log type and its text as Mimecast sent it."""
+    return record.id, record.kind, record.text
 
 
-def after_page(finished: bool, now: float, poll_seconds: float) -> float | None:
-    """When the stream is next due after a delivered page: None to go on at once (a backlog)."""
-    return now + poll_seconds if finished else None
-
-
-class Step(StrEnum):
-    RETRY = "retry"  # due again at `at`
-    STOP = "stop"  # halted or given up: the source is in Error, its streams leave the due set
+class Next(StrEnum):
+    NOW = "now"  # more waits: the next fetch of this unit is queued at once
+    LATER = "later"  # due again at `at`
+    FINISH = "finish"  # a child read all it owns: it leaves, and its slot goes to the next child
 
 
 @dataclass(frozen=True)
-class FailureOutcome:
-    step: Step
+class FollowUp:
+    next: Next
     at: float
-    streak: FailureStreak
-    # Whether the source goes to Error with a health event (throttling does neither).
-    shown: bool
-    # The health event's severity is Error (a halt or the window ran out), not Warning.
-    final: bool
 
 
-def after_failure(
-    error: SourceError, streak: FailureStreak, now: float, jitter: float, policy: RetryPolicy
-) -> FailureOutcome:
-    """The contract's table: config errors stop at once, generic ones retry inside the window,
-    throttling waits out the reset without showing as a failure (unless it outlasts the window)."""
-    decision: Decision = decide(error, streak, now, jitter, policy)
-    if decision.verdict is Verdict.RETRY:
-        return FailureOutcome(Step.RETRY, decision.at, decision.streak, error.counts_as_failure, False)
-    return FailureOutcome(Step.STOP, now, decision.streak, True, True)
+def after_forward(finished: bool, complete: bool, now: float, poll_seconds: float) -> FollowUp:
+    """What follows a delivered page: finish a completed child, go on with a backlog, or wait."""
+    if complete:
+        return FollowUp(Next.FINISH, now)
+    if finished:
+        return FollowUp(Next.LATER, now + poll_seconds)
+    return FollowUp(Next.NOW, now)
+
+
+def after_listing(caught_up: bool, waiting: int, ahead: int, now: float, poll_seconds: float) -> FollowUp:
+    """What follows a recorded SIEM listing page: list on at once while Mimecast has more and fewer
+    than `ahead` files wait for a slot; otherwise look again later."""
+    if caught_up:
+        return FollowUp(Next.LATER, now + poll_seconds)
+    if waiting >= ahead:
+        return FollowUp(Next.LATER, now + min(poll_seconds, LIST_AHEAD_WAIT_SECONDS))
+    return FollowUp(Next.NOW, now)
+
+
+LIST_AHEAD_WAIT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -176,3 +168,35 @@ def quarantine_entry(
         "text": text[:limit],
         "truncated": len(text) > limit,
     }
+
+
+def joined(first: Page, then: Page) -> Page:
+    """Two consecutive pages as one (`then` starts where `first` ends)."""
+    return Page(
+        first.stream,
+        first.records + then.records,
+        first.start,
+        then.end,
+        then.finished,
+        first.quarantined + then.quarantined,
+        first.gaps + then.gaps,
+    )
+
+
+def boundary(page: Page) -> bool:
+    """Whether the page closed a time window or finished a SIEM file or listing: what follows
+    depends on when it is read, so a batch ends here (a re-read of the start gives the same batch)."""
+    if isinstance(page.end, WindowCursor):
+        return page.end.end is None
+    return not isinstance(page.start, BatchCursor) or page.start.files != page.end.files
+
+
+def take(pages: Iterable[Page], limit: int) -> Page | None:
+    """Consecutive pages as one batch of up to `limit` records, never past a boundary; None if
+    there was no page. The caller closes the iterable (an open file download ends with it)."""
+    taken: Page | None = None
+    for page in pages:
+        taken = page if taken is None else joined(taken, page)
+        if page.finished or len(taken.records) >= limit or boundary(page):
+            break
+    return taken

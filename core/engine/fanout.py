@@ -1,0 +1,116 @@
+"""Fan-out, pure: how a stream hands out parallel work, and what its own cursor becomes.
+
+- A SIEM batch listing page becomes one child per file (each reads its file from line 0, or from
+  where a cursor of the old, sequential form had got to); the stream's cursor moves past the
+  listing at once, so listing goes ahead while the files are read.
+- A windowed backfill longer than the split span becomes sub-windows of that span, each owning
+  the records timed in `[since, until)`; the stream keeps the newest span and reads on live.
+The store records the children and the stream's new cursor in one step (`Coordination.adopt`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from core.engine.units import Unit, file_child, window_child
+from core.mimecast import paging
+from core.mimecast.streams import StreamSpec
+from core.models import BatchCursor, Cursor, KnownIds, WindowCursor
+
+
+@dataclass(frozen=True)
+class Child:
+    unit: Unit
+    cursor: Cursor
+
+
+@dataclass(frozen=True)
+class Adoption:
+    """The stream's cursor after handing out `children`."""
+
+    cursor: Cursor
+    children: tuple[Child, ...]
+
+
+def _file_cursor(origin: BatchCursor, key: str, line: int = 0) -> BatchCursor:
+    """One file of a listing: it lists again by the same token (or day) if its URL expired."""
+    return BatchCursor(
+        token=origin.token,
+        start_date=None if origin.token else origin.start_date,
+        files=(key,),
+        line=line,
+        caught_up=True,
+    )
+
+
+def files_of(stream: Unit, origin: BatchCursor, listing: paging.Listing) -> Adoption:
+    """A listing page read from `origin`: one child per file; the stream's cursor past the listing."""
+    reading = listing.cursor
+    if not reading.files:
+        return Adoption(reading, ())
+    children = tuple(
+        Child(file_child(stream, file.key), _file_cursor(origin, file.key)) for file in listing.files
+    )
+    return Adoption(paging.file_done(replace(reading, file_index=len(reading.files) - 1)), children)
+
+
+def files_in_progress(stream: Unit, cursor: BatchCursor) -> Adoption | None:
+    """A cursor of the sequential form, stopped inside a listing: its unread files as children."""
+    if not cursor.files:
+        return None
+    children = tuple(
+        Child(
+            file_child(stream, key),
+            _file_cursor(cursor, key, cursor.line if index == cursor.file_index else 0),
+        )
+        for index, key in enumerate(cursor.files)
+        if index >= cursor.file_index
+    )
+    return Adoption(paging.file_done(replace(cursor, file_index=len(cursor.files) - 1)), children)
+
+
+def split(
+    spec: StreamSpec, stream: Unit, cursor: WindowCursor, now: datetime, span: timedelta
+) -> Adoption | None:
+    """Sub-windows for a backlog longer than `span`, or None to read on in one window (live).
+
+    The stream keeps the newest `span` and reads on from there; every sub-window asks from
+    `overlap` before its start and hands out only the records it owns, so an id at an edge is
+    neither lost (an exclusive bound) nor handed out twice (an inclusive one).
+    """
+    if not spec.splits or span <= timedelta(0) or cursor.end is not None or cursor.until is not None:
+        return None
+    start = cursor.since if cursor.since is not None else cursor.start
+    edge = (now - spec.lag).replace(microsecond=0)
+    if edge - start <= span:
+        return None
+    boundary = edge - span
+    children: list[Child] = []
+    low = start
+    while low < boundary:
+        high = min(low + span, boundary)
+        # The first sub-window also remembers the ids the stream already handed out at its edge.
+        known = cursor.known if low == start else KnownIds()
+        sub = WindowCursor(start=_before(spec, low, cursor.start), since=low, until=high, known=known)
+        children.append(Child(window_child(stream, low), sub))
+        low = high
+    live = replace(
+        cursor, start=boundary - spec.overlap, since=boundary, end=None, page_token=None, tokens_seen=()
+    )
+    return Adoption(live, tuple(children))
+
+
+def _before(spec: StreamSpec, low: datetime, origin: datetime) -> datetime:
+    """Where a sub-window asks from: `overlap` before what it owns, never before the stream's start
+    (which already asked wider, or is where the reset said to begin)."""
+    return max(low - spec.overlap, min(origin, low))
+
+
+def complete(unit: Unit, cursor: Cursor) -> bool:
+    """A child with nothing left to read: its file is done, or its sub-window reached its end."""
+    if not unit.is_child:
+        return False
+    if isinstance(cursor, BatchCursor):
+        return not cursor.files
+    return cursor.complete

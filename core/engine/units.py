@@ -1,0 +1,65 @@
+"""Units of work: a stream's own cursor, or one of its children. Pure: no I/O here.
+
+A stream is one collection of one source (`source:collection`). Its children are the work it hands
+out to run in parallel: one per SIEM batch file of a listing (`source:siem@f.<digest of the file
+key>`) and one per sub-window of a windowed backfill (`source:dlp@w.<start, epoch s>`). Every unit
+has its own lease, epoch and checkpoint; children also hold one of the source's in-flight slots.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from core.models import digest
+
+FILE = "f"
+WINDOW = "w"
+_KINDS = (FILE, WINDOW)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A parsed unit id; `child` is None for the stream itself."""
+
+    source_id: str
+    collection: str
+    child: str | None = None
+
+    @property
+    def id(self) -> str:
+        stream = f"{self.source_id}:{self.collection}"
+        return stream if self.child is None else f"{stream}@{self.child}"
+
+    @property
+    def stream(self) -> str:
+        """The id of the stream this unit belongs to."""
+        return f"{self.source_id}:{self.collection}"
+
+    @property
+    def is_child(self) -> bool:
+        return self.child is not None
+
+    def __str__(self) -> str:
+        return self.id
+
+
+def parse(unit_id: str) -> Unit:
+    """The unit an id names; ValueError for anything else."""
+    source_id, separator, rest = unit_id.partition(":")
+    collection, at, child = rest.partition("@")
+    if not separator or not source_id or not collection:
+        raise ValueError(f"not a unit id: {unit_id!r}")
+    if at and (not child or child.split(".", 1)[0] not in _KINDS or "." not in child):
+        raise ValueError(f"not a unit id: {unit_id!r}")
+    return Unit(source_id, collection, child if at else None)
+
+
+def file_child(stream: Unit, file_key: str) -> Unit:
+    """The child that reads one SIEM batch file: the same file always gives the same unit."""
+    return Unit(stream.source_id, stream.collection, f"{FILE}.{digest(file_key)}")
+
+
+def window_child(stream: Unit, start: datetime) -> Unit:
+    """The child that reads the sub-window starting at `start`."""
+    return Unit(stream.source_id, stream.collection, f"{WINDOW}.{int(start.timestamp())}")

@@ -1,0 +1,468 @@
+"""Per-unit coordination in Redis: every guard that keeps concurrent workers from losing or
+repeating a record, in one store.
+
+A unit of work is a stream (`source:collection`) or one of its children (a SIEM batch file, a
+backfill sub-window; see `core.engine.units`). Each guard below is one Redis structure, changed
+only by the scripts of this module:
+
+| guard | race it prevents | checked by | what the loser does |
+|---|---|---|---|
+| due set (ZSET, score = when due) | a unit polled twice at once; a unit forgotten after a lost chain | `claim_due` pushes each claimed unit `hold` ahead in the same script | a second dispatch finds nothing due; a lost chain comes due again after `hold` |
+| lease (`SET NX PX`, value = holder token) | two workers reading the same cursor | `acquire` in fetch; `handoff` moves it to the forward; `renew`/`release` only by the token's holder | a fetch that finds it taken exits quietly (the holder reschedules the unit) |
+| epoch (counter, +1 on every grant) | a worker whose lease lapsed committing after a newer holder read | every commit script compares it | `StaleCommit`: nothing is committed, the newer holder's page stands |
+| checkpoint version (in the checkpoint hash) | a commit from a page fetched before another commit (or a reset) moved the cursor | every commit script compares it | `StaleCommit`, as above |
+| children pending / running (ZSET, SET per source) | one source taking every worker; a child started twice; a child lost in a crash | `adopt` records children and moves the parent's cursor in one script; `pump` admits children only while running < bound; `finish` frees a slot and admits the next in one script | nothing to lose: a child is in pending, or in running and the due set, at every moment |
+| halt (generation of the source) | a stream calling Mimecast after its source was halted, until an update or restart | the gate in fetch and forward reads it | the unit leaves the due set (its child slots stay, resumed by the next hand-off) |
+| in-flight claims (ZSET per source, score = lapse time) | a source removed while a task still writes for it | `begin_work` refuses once the source is Stopping; removal (`SourceStore.remove`) waits for none unexpired | the task does nothing; removal retries later |
+
+Every failure of Redis itself surfaces as `FirstPartyGenericError` (retried like any first-party
+error); every refusal is a `StaleCommit`, which is not a source error at all.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from core.errors import FirstPartyGenericError
+from core.store import keys
+from core.store.outcomes import StoreRefusal
+
+CLAIM_BATCH = 1000
+# A finished child's epoch counter is kept this long, so a stale holder can never see it reborn at 1.
+EPOCH_KEPT_SECONDS = 7 * 86400
+
+_CLAIM_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, member in ipairs(due) do
+    redis.call('ZADD', KEYS[1], ARGV[2], member)
+end
+return due
+"""
+_ACQUIRE = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    return redis.call('INCR', KEYS[2])
+end
+return 0
+"""
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_HANDOFF = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+    return 1
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+# Shared head of the commit scripts: KEYS[1] checkpoint, KEYS[2] epoch; ARGV[1] epoch, ARGV[2]
+# expected version. Leaves `version` set for the body.
+_FENCE = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then
+    return {-1}
+end
+local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if version ~= tonumber(ARGV[2]) then
+    return {-2}
+end
+"""
+# Admit pending children while fewer than `bound` run: KEYS pending, running, due; returns them.
+_PUMP_BODY = """
+local function pump(pending, running, due, bound, now)
+    local admitted = {}
+    while redis.call('SCARD', running) < bound do
+        local head = redis.call('ZPOPMIN', pending)
+        if #head == 0 then
+            break
+        end
+        redis.call('SADD', running, head[1])
+        redis.call('ZADD', due, now, head[1])
+        admitted[#admitted + 1] = head[1]
+    end
+    return admitted
+end
+"""
+# KEYS: checkpoint, epoch. ARGV: epoch, expected version, cursor, committed at.
+_COMMIT = (
+    _FENCE
+    + """
+redis.call('HSET', KEYS[1], 'cursor', ARGV[3], 'version', version + 1, 'committed_at', ARGV[4])
+return {version + 1}
+"""
+)
+# KEYS: parent checkpoint, parent epoch, pending, running, due, then each child's checkpoint.
+# ARGV: epoch, expected version, parent cursor, now, bound, first order, then (child id, cursor)*.
+_ADOPT = (
+    _FENCE
+    + _PUMP_BODY
+    + """
+redis.call('HSET', KEYS[1], 'cursor', ARGV[3], 'version', version + 1, 'committed_at', ARGV[4])
+local order = tonumber(ARGV[6])
+for i = 7, #ARGV, 2 do
+    local checkpoint = KEYS[6 + (i - 7) / 2]
+    if redis.call('EXISTS', checkpoint) == 0 then
+        redis.call('HSET', checkpoint, 'cursor', ARGV[i + 1], 'version', 0)
+        if redis.call('SISMEMBER', KEYS[4], ARGV[i]) == 0 then
+            redis.call('ZADD', KEYS[3], 'NX', order, ARGV[i])
+        end
+    end
+    order = order + 1
+end
+local admitted = pump(KEYS[3], KEYS[4], KEYS[5], tonumber(ARGV[5]), ARGV[4])
+return {version + 1, admitted}
+"""
+)
+# KEYS: child checkpoint, child epoch, pending, running, due. ARGV: epoch, expected version,
+# child id, now, bound, epoch kept (s).
+_FINISH = (
+    _FENCE
+    + _PUMP_BODY
+    + """
+redis.call('DEL', KEYS[1])
+redis.call('EXPIRE', KEYS[2], ARGV[6])
+redis.call('SREM', KEYS[4], ARGV[3])
+redis.call('ZREM', KEYS[5], ARGV[3])
+local admitted = pump(KEYS[3], KEYS[4], KEYS[5], tonumber(ARGV[5]), ARGV[4])
+return {version + 1, admitted}
+"""
+)
+# KEYS: pending, running, due. ARGV: now, bound.
+_PUMP = (
+    _PUMP_BODY
+    + """
+return pump(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[2]), ARGV[1])
+"""
+)
+# KEYS: source, in-flight. ARGV: holder, lapses at (ms). Refused when the source is Stopping or gone.
+_BEGIN_WORK = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+    return 0
+end
+if cjson.decode(redis.call('HGET', KEYS[1], 'state'))['state'] == 'Stopping' then
+    return 0
+end
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+return 1
+"""
+
+
+@contextmanager
+def redis_failures(what: str) -> Iterator[None]:
+    """Where redis exceptions become ours: trouble on our side, retried like any first-party error."""
+    try:
+        yield
+    except redis.RedisError as exc:
+        raise FirstPartyGenericError(f"Redis {what} failed: {type(exc).__name__}") from exc
+
+
+@dataclass(frozen=True)
+class Lease:
+    """The right to work on one unit until its ttl runs out; `epoch` fences stale holders."""
+
+    unit: str
+    token: str
+    epoch: int
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The unit's committed cursor (opaque JSON text, None before the first commit) and version."""
+
+    cursor: str | None
+    version: int
+    committed_at: float | None
+
+
+@dataclass(frozen=True)
+class Children:
+    """How many children of a source wait for a slot and how many hold one."""
+
+    pending: int
+    running: int
+
+
+class StaleCommit(StoreRefusal):
+    """A commit refused: the lease's epoch moved on or the checkpoint changed since it was read."""
+
+
+def _source_of(unit: str) -> str:
+    return unit.partition(":")[0]
+
+
+class Coordination:
+    """Due set, leases, epochs, checkpoints, children, halts and in-flight claims, in one Redis."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+        script = client.register_script
+        self._claim: Callable[..., Any] = script(_CLAIM_DUE)
+        self._acquire: Callable[..., Any] = script(_ACQUIRE)
+        self._renew: Callable[..., Any] = script(_RENEW)
+        self._handoff: Callable[..., Any] = script(_HANDOFF)
+        self._release: Callable[..., Any] = script(_RELEASE)
+        self._commit: Callable[..., Any] = script(_COMMIT)
+        self._adopt: Callable[..., Any] = script(_ADOPT)
+        self._finish: Callable[..., Any] = script(_FINISH)
+        self._pump: Callable[..., Any] = script(_PUMP)
+        self._begin: Callable[..., Any] = script(_BEGIN_WORK)
+
+    # The due set.
+    def schedule(self, unit: str, at: float) -> None:
+        with redis_failures("schedule"):
+            self._redis.zadd(keys.due_streams(), {unit: at})
+
+    def unschedule(self, unit: str) -> None:
+        with redis_failures("unschedule"):
+            self._redis.zrem(keys.due_streams(), unit)
+
+    def claim_due(self, now: float, hold_seconds: float, batch: int = CLAIM_BATCH) -> list[str]:
+        """Every unit due by `now`, claimed `batch` at a time, each pushed `hold_seconds` ahead so a
+        lost chain comes due again."""
+        claimed: list[str] = []
+        with redis_failures("claim"):
+            while True:
+                found = self._claim(keys=[keys.due_streams()], args=[now, now + hold_seconds, batch])
+                claimed.extend(_text(item) for item in found)
+                if len(found) < batch:
+                    return claimed
+
+    def due_at(self, unit: str) -> float | None:
+        with redis_failures("due read"):
+            score = self._redis.zscore(keys.due_streams(), unit)
+        return None if score is None else float(score)
+
+    def overdue(self, now: float) -> int:
+        """How many units are due and not yet claimed."""
+        with redis_failures("due count"):
+            return int(self._redis.zcount(keys.due_streams(), "-inf", now))
+
+    # Leases.
+    def acquire(self, unit: str, ttl_seconds: float) -> Lease | None:
+        """The unit's lease, or None when another worker holds it."""
+        token = secrets.token_hex(8)
+        with redis_failures("lease"):
+            epoch = int(
+                self._acquire(keys=[keys.lease(unit), keys.epoch(unit)], args=[token, _ms(ttl_seconds)])
+            )
+        return Lease(unit, token, epoch) if epoch else None
+
+    def handoff(self, lease: Lease, ttl_seconds: float) -> Lease | None:
+        """The same lease under a new holder token (fetch hands it to its forward); None if lapsed."""
+        token = secrets.token_hex(8)
+        with redis_failures("lease hand-off"):
+            moved = self._handoff(keys=[keys.lease(lease.unit)], args=[lease.token, token, _ms(ttl_seconds)])
+        return Lease(lease.unit, token, lease.epoch) if moved else None
+
+    def renew(self, lease: Lease, ttl_seconds: float) -> bool:
+        with redis_failures("lease renewal"):
+            return bool(self._renew(keys=[keys.lease(lease.unit)], args=[lease.token, _ms(ttl_seconds)]))
+
+    def release(self, lease: Lease) -> None:
+        with redis_failures("lease release"):
+            self._release(keys=[keys.lease(lease.unit)], args=[lease.token])
+
+    def held(self, unit: str) -> bool:
+        with redis_failures("lease read"):
+            return bool(self._redis.exists(keys.lease(unit)))
+
+    # Checkpoints.
+    def checkpoint(self, unit: str) -> Checkpoint:
+        with redis_failures("checkpoint read"):
+            raw = self._redis.hgetall(keys.checkpoint(unit))
+        fields = {_text(key): _text(value) for key, value in raw.items()}
+        committed = fields.get("committed_at")
+        return Checkpoint(
+            fields.get("cursor"), int(fields.get("version", 0)), float(committed) if committed else None
+        )
+
+    def exists(self, unit: str) -> bool:
+        with redis_failures("checkpoint read"):
+            return bool(self._redis.exists(keys.checkpoint(unit)))
+
+    def commit(self, lease: Lease, expected_version: int, cursor: str, now: float) -> int:
+        """Store `cursor` as the unit's checkpoint; the new version, or StaleCommit."""
+        with redis_failures("checkpoint commit"):
+            result = self._commit(
+                keys=[keys.checkpoint(lease.unit), keys.epoch(lease.unit)],
+                args=[lease.epoch, expected_version, cursor, now],
+            )
+        return _fenced(result)
+
+    # Children.
+    def adopt(
+        self,
+        lease: Lease,
+        expected_version: int,
+        cursor: str,
+        children: Sequence[tuple[str, str]],
+        now: float,
+        bound: int,
+    ) -> tuple[int, list[str]]:
+        """Record `children` (unit id, first cursor) of the leased stream and commit its `cursor`, in
+        one step; the new version and the children admitted to run now (due at once)."""
+        source_id = _source_of(lease.unit)
+        pairs = [part for child in children for part in child]
+        with redis_failures("children record"):
+            result = self._adopt(
+                keys=[
+                    keys.checkpoint(lease.unit),
+                    keys.epoch(lease.unit),
+                    keys.source_children_pending(source_id),
+                    keys.source_children_running(source_id),
+                    keys.due_streams(),
+                    *(keys.checkpoint(child) for child, _ in children),
+                ],
+                args=[lease.epoch, expected_version, cursor, now, bound, int(now * 1000), *pairs],
+            )
+        return _fenced(result), [_text(item) for item in result[1]]
+
+    def finish(self, lease: Lease, expected_version: int, now: float, bound: int) -> list[str]:
+        """A child is done: drop its checkpoint, free its slot and admit the next; the admitted."""
+        source_id = _source_of(lease.unit)
+        with redis_failures("child finish"):
+            result = self._finish(
+                keys=[
+                    keys.checkpoint(lease.unit),
+                    keys.epoch(lease.unit),
+                    keys.source_children_pending(source_id),
+                    keys.source_children_running(source_id),
+                    keys.due_streams(),
+                ],
+                args=[lease.epoch, expected_version, lease.unit, now, bound, EPOCH_KEPT_SECONDS],
+            )
+        _fenced(result)
+        return [_text(item) for item in result[1]]
+
+    def pump(self, source_id: str, now: float, bound: int) -> list[str]:
+        """Admit waiting children while fewer than `bound` run; the admitted (due at once)."""
+        with redis_failures("children admission"):
+            found = self._pump(
+                keys=[
+                    keys.source_children_pending(source_id),
+                    keys.source_children_running(source_id),
+                    keys.due_streams(),
+                ],
+                args=[now, bound],
+            )
+        return [_text(item) for item in found]
+
+    def resume_children(self, source_id: str, now: float) -> list[str]:
+        """Every child holding a slot is due again now (after a halt, a restart or an update)."""
+        with redis_failures("children resume"):
+            running = [_text(item) for item in self._redis.smembers(keys.source_children_running(source_id))]
+            if running:
+                self._redis.zadd(keys.due_streams(), dict.fromkeys(running, now))
+        return running
+
+    def drop_child(self, unit: str) -> None:
+        """Forget a child whose collection is no longer configured: no slot, no checkpoint, not due."""
+        source_id = _source_of(unit)
+        with redis_failures("child drop"):
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.zrem(keys.source_children_pending(source_id), unit)
+            pipe.srem(keys.source_children_running(source_id), unit)
+            pipe.zrem(keys.due_streams(), unit)
+            pipe.delete(keys.checkpoint(unit))
+            pipe.incr(keys.epoch(unit))
+            pipe.execute()
+
+    def children(self, source_id: str, stream: str | None = None) -> Children:
+        """How many of the source's children (of one stream, if named) wait and run."""
+        pending, running = self._children_of(source_id)
+        if stream is not None:
+            pending = [unit for unit in pending if unit.startswith(f"{stream}@")]
+            running = [unit for unit in running if unit.startswith(f"{stream}@")]
+        return Children(len(pending), len(running))
+
+    def _children_of(self, source_id: str) -> tuple[list[str], list[str]]:
+        with redis_failures("children read"):
+            pending: list[Any] = self._redis.zrange(keys.source_children_pending(source_id), 0, -1)
+            running: Any = self._redis.smembers(keys.source_children_running(source_id))
+        return [_text(item) for item in pending], [_text(item) for item in running]
+
+    def reset(self, stream: str, cursor: str | None) -> None:
+        """Replace a stream's checkpoint outright (a backfill) and drop its children; every epoch
+        moves on, so work in flight on the stream or its children can no longer commit."""
+        source_id = _source_of(stream)
+        pending, running = self._children_of(source_id)
+        with redis_failures("checkpoint reset"):
+            doomed = [unit for unit in pending + running if unit.startswith(f"{stream}@")]
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.incr(keys.epoch(stream))
+            if cursor is None:
+                pipe.delete(keys.checkpoint(stream))
+            else:
+                pipe.hset(keys.checkpoint(stream), mapping={"cursor": cursor})
+                pipe.hincrby(keys.checkpoint(stream), "version", 1)
+            for unit in doomed:
+                pipe.zrem(keys.source_children_pending(source_id), unit)
+                pipe.srem(keys.source_children_running(source_id), unit)
+                pipe.zrem(keys.due_streams(), unit)
+                pipe.delete(keys.checkpoint(unit))
+                pipe.incr(keys.epoch(unit))
+            pipe.execute()
+
+    # Halts: a generation in which no unit of the source may call Mimecast.
+    def halt(self, source_id: str, generation: int) -> None:
+        with redis_failures("halt"):
+            self._redis.set(keys.source_halted(source_id), generation)
+
+    def halted(self, source_id: str) -> int | None:
+        with redis_failures("halt read"):
+            value = self._redis.get(keys.source_halted(source_id))
+        return int(_text(value)) if value is not None else None
+
+    def clear_halt(self, source_id: str) -> None:
+        with redis_failures("halt reset"):
+            self._redis.delete(keys.source_halted(source_id))
+
+    # In-flight claims: fetch and forward hold one while they work on a source; removal waits.
+    def begin_work(self, source_id: str, holder: str, now_ms: int, ttl_ms: int) -> bool:
+        """Claim in-flight work on the source; False (nothing claimed) if it is Stopping or gone."""
+        with redis_failures("in-flight claim"):
+            return bool(
+                self._begin(
+                    keys=[keys.source(source_id), keys.source_in_flight(source_id)],
+                    args=[holder, now_ms + ttl_ms],
+                )
+            )
+
+    def end_work(self, source_id: str, holder: str) -> None:
+        with redis_failures("in-flight release"):
+            self._redis.zrem(keys.source_in_flight(source_id), holder)
+
+    def in_flight(self, source_id: str, now_ms: int) -> int:
+        """How many unexpired claims of in-flight work the source has."""
+        with redis_failures("in-flight read"):
+            return int(self._redis.zcount(keys.source_in_flight(source_id), f"({now_ms}", "+inf"))
+
+
+def _fenced(result: Any) -> int:
+    code = int(result[0])
+    if code == -1:
+        raise StaleCommit("checkpoint not committed: the unit's lease passed to another worker")
+    if code == -2:
+        raise StaleCommit("checkpoint not committed: it changed since this page was fetched")
+    return code
+
+
+def _ms(seconds: float) -> int:
+    return max(int(seconds * 1000), 1)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

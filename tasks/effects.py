@@ -1,0 +1,189 @@
+"""What every task on a unit of work shares: its context, the gate, the in-flight claim, and the
+carrying out of decided outcomes (state moves, health events, failures). Decides nothing itself:
+`core.engine.decisions`, `core.lifecycle.failures` and `core.lifecycle.health` do.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from core.engine.decisions import Gate, after_commit, gate
+from core.engine.units import Unit, parse
+from core.errors import Refusal, SourceError
+from core.lifecycle import health
+from core.lifecycle.failures import FailureOutcome, on_failure
+from core.lifecycle.states import State, StateError
+from core.models import Gap
+from core.store import counters
+from core.store.outcomes import NotFound
+from core.store.sources import StoredSource
+from worker.wiring import Services
+
+log = logging.getLogger(__name__)
+
+
+def event_id() -> str:
+    return secrets.token_hex(8).upper()
+
+
+def identity(svc: Services, source: StoredSource) -> health.ResourceIdentity:
+    return health.ResourceIdentity(
+        source.collector_id, collector_name(svc, source), source.id, source.config.name
+    )
+
+
+def collector_name(svc: Services, source: StoredSource) -> str:
+    try:
+        return svc.collectors.get(source.collector_id).config.name
+    except NotFound:
+        return ""
+
+
+def show_failure(svc: Services, source: StoredSource, error: SourceError, outcome: FailureOutcome) -> None:
+    """Move the source to Error and open (or refresh) the health event, as the outcome says."""
+    if not outcome.shown:
+        return
+    state_error = StateError.of(error)
+    try:
+        svc.sources.transition(
+            source.id,
+            State.ERROR,
+            svc.clock.now(),
+            outcome.reason,
+            error=state_error,
+            failures=(outcome.streak.first_at, outcome.streak.attempts),
+            expect_generation=source.status.generation,
+        )
+    except Refusal:
+        return  # the source moved on (updated, restarted, deleted): this failure is stale
+    event = health.problem(
+        state_error,
+        identity(svc, source),
+        svc.clock.now(),
+        event_id(),
+        open_events=svc.health.open_events_of(source.id),
+        final=outcome.final,
+    )
+    svc.health.open(event)
+
+
+def resolve(svc: Services, source: StoredSource) -> None:
+    """Resolve the source's open problem events (a gap stays open: its data is still missing)."""
+    opened = {
+        name: event
+        for name, event in svc.health.open_events_of(source.id).items()
+        if name != health.GAP_EVENT
+    }
+    healthy = health.recovery(opened, identity(svc, source), svc.clock.now(), event_id())
+    if healthy is not None:
+        svc.health.resolve(healthy)
+
+
+@dataclass
+class Work:
+    """One task's work on one unit."""
+
+    svc: Services
+    unit: Unit
+
+    @classmethod
+    def of(cls, svc: Services, unit_id: str) -> Work:
+        return cls(svc, parse(unit_id))
+
+    @property
+    def now(self) -> float:
+        return self.svc.clock.now().timestamp()
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {"source": self.unit.source_id, "collection": self.unit.collection}
+
+    @contextmanager
+    def in_flight(self, what: str) -> Iterator[bool]:
+        """Hold a claim of in-flight work on the source (removal waits for it); False if Stopping."""
+        holder = f"{what}:{self.unit.id}:{uuid.uuid4().hex[:8]}"
+        ttl_ms = int(self.svc.settings.task_time_limit_seconds * 1000) + 5000
+        coordination = self.svc.coordination
+        claimed = coordination.begin_work(self.unit.source_id, holder, int(self.now * 1000), ttl_ms)
+        try:
+            yield claimed
+        finally:
+            if claimed:
+                coordination.end_work(self.unit.source_id, holder)
+
+    def admitted(self, source: StoredSource | None) -> bool:
+        """The gate before any Mimecast call; a unit that must quit leaves the due set."""
+        verdict = gate(
+            source.status if source is not None else None,
+            source.config.data_collection if source is not None else (),
+            self.unit.collection,
+            self.svc.coordination.halted(self.unit.source_id) if source is not None else None,
+        )
+        if verdict is Gate.QUIT:
+            configured = source is not None and self.unit.collection in source.config.data_collection
+            if self.unit.is_child and source is not None and not configured:
+                self.svc.coordination.drop_child(self.unit.id)
+            else:
+                self.svc.coordination.unschedule(self.unit.id)
+            log.info(
+                "unit %s quits: its source is gone, stopping, halted or no longer collects it", self.unit
+            )
+        return verdict is Gate.GO
+
+    def gap(self, source: StoredSource, found: Gap) -> None:
+        svc = self.svc
+        event = health.gap(
+            found.what,
+            found.reason,
+            identity(svc, source),
+            svc.clock.now(),
+            event_id(),
+            open_events=svc.health.open_events_of(source.id),
+        )
+        svc.health.open(event)
+        log.warning("unit %s: gap: %s (%s)", self.unit, found.what, found.reason)
+
+    def failed(self, source: StoredSource, error: SourceError) -> None:
+        """An error of this unit, handled as the contract's table says."""
+        svc = self.svc
+        streak = svc.streaks.get(source.id, self.unit.id)
+        outcome = on_failure(error, streak, self.now, random.random(), svc.policy, self.unit.collection)
+        if error.counts_as_failure:
+            svc.counters.add(counters.ERRORS, {**self.labels, "type": error.error_type.value})
+        log.warning("unit %s: %s -> %s", self.unit, error, outcome.reason)
+        if outcome.retry_at is not None:
+            svc.streaks.put(source.id, self.unit.id, outcome.streak)
+            svc.coordination.schedule(self.unit.id, outcome.retry_at)
+        else:
+            svc.coordination.halt(source.id, source.status.generation)
+            svc.coordination.unschedule(self.unit.id)
+        show_failure(svc, source, error, outcome)
+
+    def delivered(self, source: StoredSource) -> None:
+        """After a committed page: the first moves the source to Collecting; the last failing unit's
+        success recovers it from Error and resolves its events."""
+        svc = self.svc
+        failing = svc.streaks.clear(source.id, self.unit.id)
+        current = svc.sources.get_optional(source.id) or source
+        outcome = after_commit(current.status.state, failing)
+        if not outcome.to_collecting:
+            return
+        reason = "first page delivered" if not outcome.resolve else "collection recovered"
+        try:
+            svc.sources.transition(
+                source.id,
+                State.COLLECTING,
+                svc.clock.now(),
+                reason,
+                expect_generation=current.status.generation,
+            )
+        except Refusal:
+            return
+        if outcome.resolve:
+            resolve(svc, current)
