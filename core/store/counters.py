@@ -41,6 +41,11 @@ class Counters:
         self._redis = client
         self._history = History(client, clock)
 
+    @property
+    def history(self) -> History:
+        """Records forwarded per minute and the lag, per collection, over the last 24 hours."""
+        return self._history
+
     def add(self, name: str, labels: Mapping[str, str], amount: int = 1) -> None:
         """Add `amount` to a series. Records forwarded (even 0: a commit happened) also feed the
         per-minute history of their source's collection."""

@@ -130,7 +130,11 @@ class History:
                 args=[minute_of(now), max(0, min(forwarded, MOST)), stored_lag, MINUTES, EXPIRE_SECONDS],
             )
 
-    def series(self, source_id: str, collection: str, minutes: int = MINUTES) -> Series:
+    def series(
+        self, source_id: str, collection: str, now: datetime | None = None, minutes: int = MINUTES
+    ) -> Series:
+        """The `minutes` minutes up to `now` (the clock's, when not given)."""
         with redis_failures("progress history read"):
             raw = self._redis.get(keys.source_progress(source_id, collection)) or b""
-        return series_from(raw if isinstance(raw, bytes) else b"", self._clock.now(), minutes)
+        moment = now if now is not None else self._clock.now()
+        return series_from(raw if isinstance(raw, bytes) else b"", moment, minutes)
