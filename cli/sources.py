@@ -24,6 +24,7 @@ from cli.management import (
     emit,
     read_json,
 )
+from cli.progress import progress
 
 
 def _state(source: dict[str, Any]) -> str:
@@ -162,6 +163,9 @@ def delete(source_id: str, as_json: bool, **options: Any) -> None:
         emit({"deleted": source_id})
         return
     click.echo(f"{source_id}\tdeleted")
+
+
+sources.add_command(progress)
 
 
 def _events(api: Api) -> Iterator[dict[str, Any]]:
