@@ -77,7 +77,12 @@ class Fetch:
         if unit.is_child and checkpoint.cursor is None:
             svc.coordination.drop_child(unit.id)  # finished (or dropped) already
             return None
-        cursor = cursor_of_text(checkpoint.cursor) if checkpoint.cursor else windows.initial_cursor(spec, now)
+        asked = windows.collect_start(source.config.collect_from, now)  # collectFrom (issue 13)
+        cursor = (
+            cursor_of_text(checkpoint.cursor)
+            if checkpoint.cursor
+            else windows.initial_cursor(spec, now, collect_from=asked)
+        )
         version = checkpoint.version
         if isinstance(cursor, BatchCursor) and not unit.is_child:
             self._list(source, lease, spec, cursor, version)
