@@ -783,6 +783,7 @@ function renderForm(state) {
       }),
     };
     if (secret.value || !source) built.clientSecret = secret.value;
+    if (config.collectFrom) built.collectFrom = config.collectFrom; // kept on edit (set through the API)
     return { "api.version": "v1", source: { config: built, schemaRef: { type: "Mimecast" }, sourceType: "Universal" } };
   }
 

@@ -302,7 +302,7 @@ def test_editing_a_source_keeps_its_secret_when_left_empty(
     collector_id = new_collector(api)
     client_id, secret = unique("client"), unique("secret")
     stack.add_mimecast_client(client_id, secret)
-    source = new_source(api, collector_id, client_id, secret)
+    source = new_source(api, collector_id, client_id, secret, collectFrom="7d")
     settled(api, collector_id, source["id"], "Authenticated")
 
     history = f"/collectors/{collector_id}/sources/{source['id']}/history"
@@ -315,6 +315,7 @@ def test_editing_a_source_keeps_its_secret_when_left_empty(
 
     shown = api.get(f"/collectors/{collector_id}/sources/{source['id']}").json()["source"]
     assert shown["config"]["category"] == "mail/edited"
+    assert shown["config"]["collectFrom"] == "7d"  # the form has no such input, and keeps it
     # The stored secret was kept: Mimecast accepts the credentials again after the update.
     entries = wait_for(
         lambda: (
