@@ -119,6 +119,14 @@ def test_a_collector_from_flags_through_its_whole_life(stack: Stack) -> None:
     assert cli(stack, "collectors", "show", "mail-2").returncode == 3
 
 
+def test_the_example_collector_file_makes_a_collector(stack: Stack) -> None:
+    made = as_json(
+        cli(stack, "collectors", "create", "-f", "examples/collector.json", "--name", "example", "--json")
+    )
+    assert (made["collector"]["name"], made["collector"]["fields"]) == ("example", {"team": "security"})
+    assert cli(stack, "collectors", "delete", "example").returncode == 0
+
+
 def test_a_collector_from_a_json_file_and_a_file_that_replaces_it(stack: Stack, tmp_path: Path) -> None:
     path = tmp_path / "collector.json"
     path.write_text(
