@@ -37,9 +37,11 @@ run: $(STAMP)
 	$(call debian_packages,redis-server)
 	$(BIN)/mimecast-source run
 
+# Every benchmark, then the issue's targets next to the figures; a part or smaller sizes with e.g.
+# `make bench BENCH_ARGS="p1 --records 30000"` or `BENCH_ARGS="targets --quick"` (see README, Benchmarks).
 bench: $(STAMP)
 	$(call debian_packages,redis-server)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,158 @@
-"""`make bench`: every benchmark, one after the other, each printing its figures."""
+"""`make bench` / `python -m bench [PART ...] [options]`: the benchmarks, each printing its figures.
 
-from bench import client_throughput, collection_throughput, simulator_throughput
+Parts: `simulator` (how fast the simulator serves), `client` (our Mimecast client), and the three of
+issue 9, `p1` (pipeline against a plain loop), `p5` (scaling over worker processes) and `dispatch`
+(tick time and steady state); `targets` runs those three. No part named: all of them. Whenever p1,
+p5 or dispatch ran, a table of the issue's targets next to the figures ends the output.
 
-simulator_throughput.main()
-client_throughput.main()
-collection_throughput.main()
+Quick run: `python -m bench p1 --records 30000`, or `python -m bench targets --quick`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from bench import (
+    client_throughput,
+    dispatch_tick,
+    pipeline_vs_reference,
+    simulator_throughput,
+    worker_scaling,
+)
+from bench.dispatch_tick import Dispatch
+from bench.pipeline_vs_reference import P1
+from bench.targets import Target, ceil3, floor2, table
+from bench.worker_scaling import P5
+
+PARTS = ("simulator", "client", "p1", "p5", "dispatch")
+QUICK = {"records": 30_000, "p5_records": 12_000, "streams": 4_000, "due": 1_000, "steady_seconds": 10.0}
+
+
+def _options() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("parts", nargs="*", choices=[*PARTS, "targets", "all"], default=[])
+    parser.add_argument(
+        "--records", type=int, default=pipeline_vs_reference.RECORDS, help="P1 backlog (nominal)"
+    )
+    parser.add_argument("--p5-records", type=int, default=worker_scaling.RECORDS, help="P5 backlog (nominal)")
+    parser.add_argument("--processes", default=",".join(map(str, worker_scaling.PROCESSES)), help="P5 counts")
+    parser.add_argument(
+        "--latency-ms", type=int, default=worker_scaling.LATENCY_MS, help="P5 latency per call"
+    )
+    parser.add_argument(
+        "--streams", type=int, default=dispatch_tick.STREAMS, help="dispatch: streams configured"
+    )
+    parser.add_argument("--due", type=int, default=dispatch_tick.DUE, help="dispatch: streams due")
+    parser.add_argument("--ticks", type=int, default=dispatch_tick.TICKS, help="dispatch: ticks timed")
+    parser.add_argument("--steady-seconds", type=float, default=dispatch_tick.STEADY_SECONDS)
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the product's processes",
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes: " + str(QUICK))
+    options = parser.parse_args()
+    if options.quick:
+        for name, value in QUICK.items():
+            setattr(options, name, value)
+    return options
+
+
+def _targets(p1: P1 | None, p5: P5 | None, dispatch: Dispatch | None) -> list[Target]:
+    found: list[Target] = []
+    if p1 is not None:
+        for processes, wanted in ((2, 1.0), (1, 0.6)):
+            ratio = p1.ratio(processes)
+            rates = f"{p1.pipelines[processes].rate:,.0f} vs {p1.reference.rate:,.0f} rec/s"
+            figure = f"{floor2(ratio):.2f}x ({rates})"
+            name = f"P1 pipeline {processes} process{'es' if processes > 1 else ''} / reference >= {wanted}"
+            found.append(Target(name, figure, ratio >= wanted and p1.pipelines[processes].complete))
+        every = all(p1.exactly_once.values())
+        found.append(
+            Target(
+                "P1 every record exactly once",
+                f"{'yes' if every else 'NO'} ({p1.truth_total:,} records)",
+                every,
+            )
+        )
+    if p5 is not None and len(p5.drains) > 1:
+        least, most = min(p5.drains), max(p5.drains)
+        speedup = p5.speedup(most)
+        rates = f"{p5.drains[least].rate:,.0f} -> {p5.drains[most].rate:,.0f} rec/s"
+        figure = f"{floor2(speedup):.2f}x ({rates})"
+        name = f"P5 {least} -> {most} processes >= 6x"
+        complete = all(drain.complete for drain in p5.drains.values()) and all(p5.exactly_once.values())
+        found.append(Target(name, figure, speedup >= 6.0 and complete))
+    if dispatch is not None:
+        claimed = min(tick["claimed"] for tick in dispatch.ticks)
+        figure = f"max {ceil3(dispatch.tick_max):.3f} s, claims {claimed:,.0f} of {dispatch.due:,} due"
+        found.append(
+            Target(
+                f"Dispatch tick with {dispatch.due:,} due < 1 s",
+                figure,
+                dispatch.tick_max < 1.0 and dispatch.claims_all,
+            )
+        )
+        found.append(
+            Target(
+                "Dispatch no stream overdue (steady state)",
+                f"up to {dispatch.steady_left:,} left overdue, {ceil3(dispatch.steady_lateness):.3f} s late",
+                dispatch.steady_left == 0,
+            )
+        )
+    return found
+
+
+def _load() -> str:
+    """The machine's load average (1, 5, 15 minutes): figures from a busy machine are low."""
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
+def main() -> None:
+    options = _options()
+    parts = [p for p in options.parts if p != "all"] or list(PARTS)
+    if "targets" in parts:
+        parts = [p for p in parts if p != "targets"] + ["p1", "p5", "dispatch"]
+    settings = dict(item.split("=", 1) for item in options.env)
+    p1 = p5 = dispatch = None
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        root = Path(tmp)
+        for part in PARTS:
+            if part not in parts:
+                continue
+            print(f"[{part}: load average {_load()} on {os.cpu_count()} cores]")
+            if part == "simulator":
+                simulator_throughput.main()
+            elif part == "client":
+                client_throughput.main()
+            elif part == "p1":
+                p1 = pipeline_vs_reference.run(root / "p1", options.records, settings)
+            elif part == "p5":
+                counts = tuple(int(count) for count in options.processes.split(","))
+                p5 = worker_scaling.run(root / "p5", options.p5_records, counts, options.latency_ms, settings)
+            elif part == "dispatch":
+                dispatch = dispatch_tick.run(
+                    root / "dispatch",
+                    options.streams,
+                    options.due,
+                    options.ticks,
+                    options.steady_seconds,
+                    settings,
+                )
+            print(flush=True)
+    found = _targets(p1, p5, dispatch)
+    if found:
+        print(table(found))
+    if settings:
+        print(f"settings given with --env: {settings}")
+    print(f"(bench ran {time.monotonic() - began:.0f} s; load average at the end {_load()})")
+
+
+main()

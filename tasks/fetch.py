@@ -95,7 +95,8 @@ class Fetch:
                 version = self._adopt(lease, version, adoption)
                 cursor = adoption.cursor
         if fanout.complete(unit, cursor):
-            start_chains(svc.coordination.finish(lease, version, now.timestamp(), self._bound()))
+            hold = settings.stream_hold_seconds
+            start_chains(svc.coordination.finish(lease, version, now.timestamp(), self._bound(), hold))
             return None
         if isinstance(cursor, WindowCursor) and cursor.end is None:
             opened = windows.open_window(spec, cursor, now)
@@ -154,7 +155,8 @@ class Fetch:
             version = svc.coordination.commit(lease, version, cursor_text(cursor), now.timestamp())
         adoption = fanout.files_in_progress(self.unit, cursor)
         if adoption is None:
-            adoption = fanout.files_of(self.unit, cursor, self._fetcher(source).listing(spec, cursor))
+            listing = self._fetcher(source).listing(spec, cursor)
+            adoption = fanout.files_of(self.unit, cursor, listing, svc.settings.child_bytes)
             svc.counters.add(counters.PAGES_FETCHED, self.work.labels)
         self._adopt(lease, version, adoption)
         assert isinstance(adoption.cursor, BatchCursor)
@@ -175,8 +177,9 @@ class Fetch:
 
     def _adopt(self, lease: Lease, version: int, adoption: fanout.Adoption) -> int:
         children = [(child.unit.id, cursor_text(child.cursor)) for child in adoption.children]
+        hold = self.svc.settings.stream_hold_seconds
         version, admitted = self.svc.coordination.adopt(
-            lease, version, cursor_text(adoption.cursor), children, self.work.now, self._bound()
+            lease, version, cursor_text(adoption.cursor), children, self.work.now, self._bound(), hold
         )
         if adoption.children:
             log.info("unit %s handed out %d child unit(s)", self.unit, len(adoption.children))

@@ -84,7 +84,9 @@ class Forward:
         now = work.now
         follow = after_forward(message.finished, message.complete, now, settings.poll_interval_seconds)
         if follow.next is Next.FINISH:
-            admitted = svc.coordination.finish(lease, message.version, now, settings.max_in_flight_per_source)
+            admitted = svc.coordination.finish(
+                lease, message.version, now, settings.max_in_flight_per_source, settings.stream_hold_seconds
+            )
         else:
             svc.coordination.commit(lease, message.version, message.end, now)
             admitted = []

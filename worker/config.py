@@ -1,4 +1,4 @@
-"""The Celery app's configuration: at-least-once delivery over Redis, JSON only, no results kept.
+"""The Celery app's configuration: at-least-once delivery over Redis, JSON (by orjson), no results kept.
 
 Both the worker (`worker.app`) and the management API (which only sends) build their app here.
 Beat's one schedule entry is `dispatch`, which claims the due streams (see `tasks/dispatch.py`).
@@ -6,9 +6,24 @@ Beat's one schedule entry is `dispatch`, which claims the due streams (see `task
 
 from __future__ import annotations
 
+import orjson
 from celery import Celery
+from kombu.serialization import register
 
 from worker.settings import Settings
+
+# Task messages carry pages of records as text; orjson encodes and decodes them several times
+# faster than the standard library (measured in bench/), with the same JSON on the wire.
+SERIALIZER = "orjson"
+
+
+def _encode(value: object) -> str:
+    return orjson.dumps(value).decode("utf-8")
+
+
+register(  # type: ignore[no-untyped-call]
+    SERIALIZER, _encode, orjson.loads, content_type="application/x-orjson", content_encoding="utf-8"
+)
 
 TASK_MODULES = ["tasks.lifecycle", "tasks.dispatch", "tasks.fetch", "tasks.forward"]
 DISPATCH = "tasks.dispatch.dispatch"
@@ -24,9 +39,9 @@ def create_celery(settings: Settings) -> Celery:
         # Our own Redis keys are the record; Celery results are not kept.
         task_ignore_result=True,
         result_backend=None,
-        task_serializer="json",
+        task_serializer=SERIALIZER,
         result_serializer="json",
-        accept_content=["json"],
+        accept_content=["json", SERIALIZER],
         task_time_limit=settings.task_time_limit_seconds,
         broker_transport_options={
             "visibility_timeout": settings.visibility_timeout_seconds,

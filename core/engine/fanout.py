@@ -1,8 +1,9 @@
 """Fan-out, pure: how a stream hands out parallel work, and what its own cursor becomes.
 
-- A SIEM batch listing page becomes one child per file (each reads its file from line 0, or from
-  where a cursor of the old, sequential form had got to); the stream's cursor moves past the
-  listing at once, so listing goes ahead while the files are read.
+- A SIEM batch listing page becomes children of one file each, or of a few consecutive small files
+  up to a byte budget (by the sizes the listing gives), so that a task's fixed cost never dwarfs
+  its records; the stream's cursor moves past the listing at once, so listing goes ahead while
+  the files are read.
 - A windowed backfill longer than the split span becomes sub-windows of that span, each owning
   the records timed in `[since, until)`; the stream keeps the newest span and reads on live.
 The store records the children and the stream's new cursor in one step (`Coordination.adopt`).
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta
 from core.engine.units import Unit, file_child, window_child
 from core.mimecast import paging
 from core.mimecast.streams import StreamSpec
-from core.models import BatchCursor, Cursor, KnownIds, WindowCursor
+from core.models import BatchCursor, BatchFile, Cursor, KnownIds, WindowCursor
 
 
 @dataclass(frozen=True)
@@ -33,41 +34,59 @@ class Adoption:
     children: tuple[Child, ...]
 
 
-def _file_cursor(origin: BatchCursor, key: str, line: int = 0) -> BatchCursor:
-    """One file of a listing: it lists again by the same token (or day) if its URL expired."""
+MAX_FILES_PER_CHILD = 32
+
+
+def _files_cursor(origin: BatchCursor, keys: tuple[str, ...], line: int = 0) -> BatchCursor:
+    """Files of a listing, read in order: it lists again by the same token (or day) if a URL expired."""
     return BatchCursor(
         token=origin.token,
         start_date=None if origin.token else origin.start_date,
-        files=(key,),
+        files=keys,
         line=line,
         caught_up=True,
     )
 
 
-def files_of(stream: Unit, origin: BatchCursor, listing: paging.Listing) -> Adoption:
-    """A listing page read from `origin`: one child per file; the stream's cursor past the listing."""
+def groups(files: tuple[BatchFile, ...], budget: int) -> tuple[tuple[BatchFile, ...], ...]:
+    """Consecutive files up to `budget` bytes (and `MAX_FILES_PER_CHILD`) together; a file whose
+    size is unknown, or as large as the budget, alone. The same listing always groups the same way."""
+    found: list[tuple[BatchFile, ...]] = []
+    group: list[BatchFile] = []
+    total = 0
+    for file in files:
+        size = file.size if file.size is not None and file.size >= 0 else budget
+        if group and (total + size > budget or len(group) >= MAX_FILES_PER_CHILD):
+            found.append(tuple(group))
+            group, total = [], 0
+        group.append(file)
+        total += size
+    if group:
+        found.append(tuple(group))
+    return tuple(found)
+
+
+def files_of(stream: Unit, origin: BatchCursor, listing: paging.Listing, budget: int) -> Adoption:
+    """A listing page read from `origin`: its files as children (grouped up to `budget` bytes);
+    the stream's cursor past the listing."""
     reading = listing.cursor
     if not reading.files:
         return Adoption(reading, ())
     children = tuple(
-        Child(file_child(stream, file.key), _file_cursor(origin, file.key)) for file in listing.files
+        Child(file_child(stream, group[0].key), _files_cursor(origin, tuple(file.key for file in group)))
+        for group in groups(listing.files, budget)
     )
     return Adoption(paging.file_done(replace(reading, file_index=len(reading.files) - 1)), children)
 
 
 def files_in_progress(stream: Unit, cursor: BatchCursor) -> Adoption | None:
-    """A cursor of the sequential form, stopped inside a listing: its unread files as children."""
+    """A cursor of the sequential form, stopped inside a listing: its unread files as one child,
+    from the line it had got to."""
     if not cursor.files:
         return None
-    children = tuple(
-        Child(
-            file_child(stream, key),
-            _file_cursor(cursor, key, cursor.line if index == cursor.file_index else 0),
-        )
-        for index, key in enumerate(cursor.files)
-        if index >= cursor.file_index
-    )
-    return Adoption(paging.file_done(replace(cursor, file_index=len(cursor.files) - 1)), children)
+    rest = cursor.files[cursor.file_index :]
+    child = Child(file_child(stream, rest[0]), _files_cursor(cursor, rest, cursor.line))
+    return Adoption(paging.file_done(replace(cursor, file_index=len(cursor.files) - 1)), (child,))
 
 
 def split(

@@ -72,27 +72,39 @@ def _inflate(inflater: zlib._Decompress, data: bytes) -> Iterator[bytes]:
 
 
 def lines(pieces: Iterable[bytes], max_line: int = MAX_LINE_BYTES) -> Iterator[tuple[bytes, bool]]:
-    """Split bytes into lines; yields (line, too_long). A too-long line yields only its head."""
-    buffer = bytearray()
+    """Split bytes into lines; yields (line, too_long). A too-long line yields only its head.
+
+    Each piece is split in C (`bytes.split`); only the part of a line that spans two pieces is
+    carried over, and never more than `max_line` of it.
+    """
+    carry = b""
     overlong = False
     for piece in pieces:
-        start = 0
-        while True:
-            newline = piece.find(b"\n", start)
-            end = len(piece) if newline < 0 else newline
+        if not piece:
+            continue
+        parts = piece.split(b"\n")
+        if len(parts) == 1:
             if not overlong:
-                buffer += piece[start:end]
-                if len(buffer) > max_line:
-                    overlong = True
-                    del buffer[max_line:]
-            if newline < 0:
-                break
-            yield bytes(buffer), overlong
-            buffer.clear()
-            overlong = False
-            start = newline + 1
-    if buffer or overlong:
-        yield bytes(buffer), overlong
+                carry += piece
+                if len(carry) > max_line:
+                    carry, overlong = carry[:max_line], True
+            continue
+        head = parts[0]
+        if carry or overlong:
+            if not overlong:
+                head = carry + head
+                overlong = len(head) > max_line
+            else:
+                head = carry
+        yield (head[:max_line], True) if overlong or len(head) > max_line else (head, False)
+        for middle in parts[1:-1]:
+            yield (middle[:max_line], True) if len(middle) > max_line else (middle, False)
+        carry = parts[-1]
+        overlong = len(carry) > max_line
+        if overlong:
+            carry = carry[:max_line]
+    if carry or overlong:
+        yield carry, overlong
 
 
 def chunks(

@@ -79,14 +79,20 @@ def ndjson_line(batch: Batch, message: Message, metadata_json: str | None = None
 
 
 def ndjson_lines(batch: Batch) -> bytes:
-    """The whole batch as the file destination's lines, UTF-8; shared metadata is encoded once."""
-    encoded: dict[int, str] = {}
+    """The whole batch as the file destination's lines, UTF-8, byte for byte what `ndjson_line`
+    writes; what messages share (collection, log type, metadata) is encoded once per batch."""
+    middles: dict[tuple[int, str], str] = {}
+    collection = _json(batch.collection)
     lines = []
     for message in batch.messages:
-        key = id(message.metadata)
-        if key not in encoded:
-            encoded[key] = _json(dict(message.metadata))
-        lines.append(ndjson_line(batch, message, encoded[key]))
+        key = (id(message.metadata), message.log_type)
+        middle = middles.get(key)
+        if middle is None:
+            middle = middles[key] = (
+                f'"dataCollection":{collection},"logType":{_json(message.log_type)},'
+                f'"metadata":{_json(dict(message.metadata))},"message":'
+            )
+        lines.append(f'{{"id":{_json(message.id)},{middle}{message.text}}}\n')
     return "".join(lines).encode("utf-8")
 
 

@@ -80,9 +80,10 @@ if version ~= tonumber(ARGV[2]) then
     return {-2}
 end
 """
-# Admit pending children while fewer than `bound` run: KEYS pending, running, due; returns them.
+# Admit pending children while fewer than `bound` run: KEYS pending, running, due; returns them,
+# due at `at`: their chains start at once, and a lost one comes due again then.
 _PUMP_BODY = """
-local function pump(pending, running, due, bound, now)
+local function pump(pending, running, due, bound, at)
     local admitted = {}
     while redis.call('SCARD', running) < bound do
         local head = redis.call('ZPOPMIN', pending)
@@ -90,7 +91,7 @@ local function pump(pending, running, due, bound, now)
             break
         end
         redis.call('SADD', running, head[1])
-        redis.call('ZADD', due, now, head[1])
+        redis.call('ZADD', due, at, head[1])
         admitted[#admitted + 1] = head[1]
     end
     return admitted
@@ -105,15 +106,16 @@ return {version + 1}
 """
 )
 # KEYS: parent checkpoint, parent epoch, pending, running, due, then each child's checkpoint.
-# ARGV: epoch, expected version, parent cursor, now, bound, first order, then (child id, cursor)*.
+# ARGV: epoch, expected version, parent cursor, now, bound, first order, admitted due at, then
+# (child id, cursor)*.
 _ADOPT = (
     _FENCE
     + _PUMP_BODY
     + """
 redis.call('HSET', KEYS[1], 'cursor', ARGV[3], 'version', version + 1, 'committed_at', ARGV[4])
 local order = tonumber(ARGV[6])
-for i = 7, #ARGV, 2 do
-    local checkpoint = KEYS[6 + (i - 7) / 2]
+for i = 8, #ARGV, 2 do
+    local checkpoint = KEYS[6 + (i - 8) / 2]
     if redis.call('EXISTS', checkpoint) == 0 then
         redis.call('HSET', checkpoint, 'cursor', ARGV[i + 1], 'version', 0)
         if redis.call('SISMEMBER', KEYS[4], ARGV[i]) == 0 then
@@ -122,12 +124,12 @@ for i = 7, #ARGV, 2 do
     end
     order = order + 1
 end
-local admitted = pump(KEYS[3], KEYS[4], KEYS[5], tonumber(ARGV[5]), ARGV[4])
+local admitted = pump(KEYS[3], KEYS[4], KEYS[5], tonumber(ARGV[5]), ARGV[7])
 return {version + 1, admitted}
 """
 )
 # KEYS: child checkpoint, child epoch, pending, running, due. ARGV: epoch, expected version,
-# child id, now, bound, epoch kept (s).
+# child id, now, bound, epoch kept (s), admitted due at.
 _FINISH = (
     _FENCE
     + _PUMP_BODY
@@ -136,11 +138,11 @@ redis.call('DEL', KEYS[1])
 redis.call('EXPIRE', KEYS[2], ARGV[6])
 redis.call('SREM', KEYS[4], ARGV[3])
 redis.call('ZREM', KEYS[5], ARGV[3])
-local admitted = pump(KEYS[3], KEYS[4], KEYS[5], tonumber(ARGV[5]), ARGV[4])
+local admitted = pump(KEYS[3], KEYS[4], KEYS[5], tonumber(ARGV[5]), ARGV[7])
 return {version + 1, admitted}
 """
 )
-# KEYS: pending, running, due. ARGV: now, bound.
+# KEYS: pending, running, due. ARGV: due at, bound.
 _PUMP = (
     _PUMP_BODY
     + """
@@ -311,9 +313,11 @@ class Coordination:
         children: Sequence[tuple[str, str]],
         now: float,
         bound: int,
+        hold: float = 0.0,
     ) -> tuple[int, list[str]]:
         """Record `children` (unit id, first cursor) of the leased stream and commit its `cursor`, in
-        one step; the new version and the children admitted to run now (due at once)."""
+        one step; the new version and the children admitted to run now. The caller starts their
+        chains; they are due again `hold` seconds on, should a chain be lost."""
         source_id = _source_of(lease.unit)
         pairs = [part for child in children for part in child]
         with redis_failures("children record"):
@@ -326,12 +330,15 @@ class Coordination:
                     keys.due_streams(),
                     *(keys.checkpoint(child) for child, _ in children),
                 ],
-                args=[lease.epoch, expected_version, cursor, now, bound, int(now * 1000), *pairs],
+                args=[lease.epoch, expected_version, cursor, now, bound, int(now * 1000), now + hold, *pairs],
             )
         return _fenced(result), [_text(item) for item in result[1]]
 
-    def finish(self, lease: Lease, expected_version: int, now: float, bound: int) -> list[str]:
-        """A child is done: drop its checkpoint, free its slot and admit the next; the admitted."""
+    def finish(
+        self, lease: Lease, expected_version: int, now: float, bound: int, hold: float = 0.0
+    ) -> list[str]:
+        """A child is done: drop its checkpoint, free its slot and admit the next; the admitted,
+        whose chains the caller starts (due again `hold` seconds on, should a chain be lost)."""
         source_id = _source_of(lease.unit)
         with redis_failures("child finish"):
             result = self._finish(
@@ -342,13 +349,14 @@ class Coordination:
                     keys.source_children_running(source_id),
                     keys.due_streams(),
                 ],
-                args=[lease.epoch, expected_version, lease.unit, now, bound, EPOCH_KEPT_SECONDS],
+                args=[lease.epoch, expected_version, lease.unit, now, bound, EPOCH_KEPT_SECONDS, now + hold],
             )
         _fenced(result)
         return [_text(item) for item in result[1]]
 
     def pump(self, source_id: str, now: float, bound: int) -> list[str]:
-        """Admit waiting children while fewer than `bound` run; the admitted (due at once)."""
+        """Admit waiting children while fewer than `bound` run; the admitted, due at `now` (dispatch
+        starts them)."""
         with redis_failures("children admission"):
             found = self._pump(
                 keys=[

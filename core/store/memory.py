@@ -145,13 +145,13 @@ class MemoryCoordination:
             return version
 
     # Children.
-    def _pump(self, source: _Source, now: float, bound: int) -> list[str]:
+    def _pump(self, source: _Source, at: float, bound: int) -> list[str]:
         admitted = []
         while len(source.running) < bound and source.pending:
             unit = min(source.pending, key=lambda name: (source.pending[name], name))
             del source.pending[unit]
             source.running.add(unit)
-            self.due[unit] = now
+            self.due[unit] = at
             admitted.append(unit)
         return admitted
 
@@ -163,6 +163,7 @@ class MemoryCoordination:
         children: Sequence[tuple[str, str]],
         now: float,
         bound: int,
+        hold: float = 0.0,
     ) -> tuple[int, list[str]]:
         with self._lock:
             version = self._fence(lease, expected_version) + 1
@@ -175,16 +176,18 @@ class MemoryCoordination:
                     if unit not in source.running:
                         source.pending.setdefault(unit, order)
                 order += 1
-            return version, self._pump(source, now, bound)
+            return version, self._pump(source, now + hold, bound)
 
-    def finish(self, lease: Lease, expected_version: int, now: float, bound: int) -> list[str]:
+    def finish(
+        self, lease: Lease, expected_version: int, now: float, bound: int, hold: float = 0.0
+    ) -> list[str]:
         with self._lock:
             self._fence(lease, expected_version)
             self.checkpoints.pop(lease.unit, None)
             source = self._source(lease.unit)
             source.running.discard(lease.unit)
             self.due.pop(lease.unit, None)
-            return self._pump(source, now, bound)
+            return self._pump(source, now + hold, bound)
 
     def pump(self, source_id: str, now: float, bound: int) -> list[str]:
         with self._lock:

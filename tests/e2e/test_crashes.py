@@ -12,7 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 
+from core.store import keys
 from tests.e2e.harness import Deployment, deploy, duplicates, missing, wait_caught_up
 from tests.support.celery_worker import CeleryWorker
 from tests.support.stack import wait_for
@@ -66,3 +68,26 @@ def test_redis_killed_mid_drain_and_restarted_loses_nothing(tmp_path: Path) -> N
         delivered = wait_caught_up(deployment, deployment.delivered, timeout=150)
         assert duplicates(delivered) == {}
         assert deployment.state(collector, source)["state"] == "Collecting"
+
+
+def test_workers_killed_while_a_dozen_files_of_one_listing_are_in_flight_lose_nothing(tmp_path: Path) -> None:
+    settings = {**SMALL_PAGES, "MAX_IN_FLIGHT_PER_SOURCE": "16", "BACKFILL_SPLIT_SECONDS": "0"}
+    with deploy(tmp_path, simulator=BIG, settings=settings) as deployment:
+        collector, source = deployment.create_source()
+        client = redis.Redis.from_url(deployment.redis_server.url)
+        running = keys.source_children_running(source)
+        wait_for(lambda: client.scard(running) >= 12, timeout=60, what="a dozen SIEM files in flight")
+        in_flight = {member.decode() for member in client.smembers(running)}
+        assert all("@f." in unit for unit in in_flight)
+        for worker in list(deployment.workers):
+            worker.kill()
+            deployment.workers.remove(worker)
+        for generation in range(2):
+            deployment.add_worker(f"r{generation}")
+        delivered = wait_caught_up(deployment, deployment.delivered, timeout=200)
+        assert duplicates(delivered) == {}
+        assert client.scard(running) == 0  # every file finished and gave its slot back
+        assert deployment.state(collector, source)["state"] == "Collecting"
+        client.close()
+        for worker in deployment.workers:
+            worker.stop()

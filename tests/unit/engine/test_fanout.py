@@ -1,0 +1,172 @@
+"""Fan-out as a specification: a listing page becomes one child per file, a long backlog becomes
+sub-windows that own disjoint time ranges, and a child knows when it has nothing left."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from core.engine import fanout
+from core.engine.units import Unit, file_child, parse, window_child
+from core.mimecast import paging
+from core.mimecast.streams import AUDIT, DLP, HOLD, SIEM_BATCH
+from core.models import BatchCursor, BatchFile, KnownIds, WindowCursor
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+SIEM = Unit("s1", "siem")
+AUDIT_STREAM = Unit("s1", "auditEvent")
+HOUR = timedelta(hours=1)
+
+
+BUDGET = 100
+
+
+def listing(keys: list[str], next_token: str | None, caught_up: bool, size: int = BUDGET) -> paging.Listing:
+    body = {
+        "value": [{"url": f"{key}?sig=1", "size": size, "expiry": "2026-11-25T13:00:00Z"} for key in keys],
+        "@nextPage": next_token,
+        "isCaughtUp": caught_up,
+    }
+    return paging.listed(SIEM_BATCH, BatchCursor(token="t1"), body)
+
+
+def test_a_listing_page_becomes_one_child_per_file_and_the_stream_moves_past_it() -> None:
+    origin = BatchCursor(token="t1")
+    keys = [f"https://files.example/f{number}.gz" for number in range(3)]
+
+    adoption = fanout.files_of(SIEM, origin, listing(keys, "t2", caught_up=False), BUDGET)
+
+    assert [child.unit for child in adoption.children] == [file_child(SIEM, key) for key in keys]
+    first = adoption.children[0].cursor
+    assert first == BatchCursor(token="t1", files=(keys[0],), line=0, caught_up=True)
+    assert adoption.cursor == BatchCursor(
+        token="t2", caught_up=False, tokens_seen=adoption.cursor.tokens_seen
+    )
+    assert not paging.batch_finished(adoption.cursor)  # Mimecast has more: list on at once
+
+
+def test_an_empty_listing_hands_out_nothing_and_keeps_the_newest_token() -> None:
+    adoption = fanout.files_of(SIEM, BatchCursor(token="t1"), listing([], "t9", caught_up=True), BUDGET)
+
+    assert adoption.children == ()
+    assert adoption.cursor.token == "t9"
+    assert paging.batch_finished(adoption.cursor)
+
+
+def test_the_first_listing_asked_by_day_lists_again_by_day_when_a_url_expires() -> None:
+    origin = BatchCursor(start_date=date(2026, 11, 24))
+    body = {"value": [{"url": "https://files.example/a.gz?sig=1"}], "@nextPage": "t2", "isCaughtUp": True}
+
+    adoption = fanout.files_of(SIEM, origin, paging.listed(SIEM_BATCH, origin, body), BUDGET)
+
+    child = adoption.children[0].cursor
+    assert isinstance(child, BatchCursor)
+    assert (child.token, child.start_date) == (None, date(2026, 11, 24))
+    assert paging.listing_request(SIEM_BATCH, child) == paging.listing_request(SIEM_BATCH, origin)
+
+
+def test_small_files_of_a_listing_are_read_together_up_to_the_byte_budget() -> None:
+    keys = [f"https://files.example/f{number}.gz" for number in range(5)]
+    small = listing(keys, "t2", caught_up=True, size=30)
+
+    adoption = fanout.files_of(SIEM, BatchCursor(token="t1"), small, BUDGET)
+
+    assert [c.cursor.files for c in adoption.children] == [tuple(keys[:3]), tuple(keys[3:])]  # type: ignore[union-attr]
+    assert adoption.children[1].unit == file_child(SIEM, keys[3])  # named for its first file
+
+
+def test_a_file_of_unknown_size_is_read_alone() -> None:
+    files = (
+        BatchFile("a", "u", 10),
+        BatchFile("b", "u", None),
+        BatchFile("c", "u", 10),
+        BatchFile("d", "u", 10),
+    )
+    assert [[f.key for f in group] for group in fanout.groups(files, BUDGET)] == [["a"], ["b"], ["c", "d"]]
+
+
+def test_a_cursor_stopped_inside_a_listing_hands_out_its_unread_files_from_where_it_was() -> None:
+    cursor = BatchCursor(token="t1", next_token="t2", files=("a", "b", "c"), file_index=1, line=40)
+
+    adoption = fanout.files_in_progress(SIEM, cursor)
+
+    assert adoption is not None
+    assert [(c.cursor.files, c.cursor.line) for c in adoption.children] == [(("b", "c"), 40)]  # type: ignore[union-attr]
+    assert adoption.cursor.token == "t2"
+    assert fanout.files_in_progress(SIEM, BatchCursor(token="t2")) is None
+
+
+def test_a_backlog_longer_than_the_span_splits_into_sub_windows_that_own_disjoint_ranges() -> None:
+    start = NOW - timedelta(hours=4)
+    edge = NOW - AUDIT.lag
+
+    adoption = fanout.split(AUDIT, AUDIT_STREAM, WindowCursor(start=start), NOW, HOUR)
+
+    assert adoption is not None
+    owned = [(c.cursor.since, c.cursor.until) for c in adoption.children]  # type: ignore[union-attr]
+    assert owned[0][0] == start
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(owned))  # no gap, no overlap
+    assert owned[-1][1] == edge - HOUR
+    live = adoption.cursor
+    assert isinstance(live, WindowCursor)
+    assert live.since == edge - HOUR  # the stream owns the newest span and reads on live
+    assert live.start == edge - HOUR - AUDIT.overlap
+    assert adoption.children[0].unit == window_child(AUDIT_STREAM, start)
+
+
+def test_a_sub_window_asks_from_before_what_it_owns_so_an_exclusive_bound_loses_nothing() -> None:
+    adoption = fanout.split(DLP, Unit("s1", "dlp"), WindowCursor(start=NOW - timedelta(hours=3)), NOW, HOUR)
+
+    assert adoption is not None
+    second = adoption.children[1].cursor
+    assert isinstance(second, WindowCursor)
+    assert second.start == second.since - DLP.overlap  # type: ignore[operator]
+
+
+def test_the_first_sub_window_remembers_the_ids_the_stream_handed_out_at_its_edge() -> None:
+    known = KnownIds(current=frozenset({"abc"}))
+    cursor = WindowCursor(start=NOW - timedelta(hours=3), known=known)
+
+    adoption = fanout.split(AUDIT, AUDIT_STREAM, cursor, NOW, HOUR)
+
+    assert adoption is not None
+    assert adoption.children[0].cursor.known == known  # type: ignore[union-attr]
+    assert adoption.children[1].cursor.known == KnownIds()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("spec", "cursor", "span"),
+    [
+        (AUDIT, WindowCursor(start=NOW - timedelta(minutes=50)), HOUR),  # live: one window
+        (AUDIT, WindowCursor(start=NOW - timedelta(hours=5), end=NOW), HOUR),  # a window is open
+        (AUDIT, WindowCursor(start=NOW - timedelta(hours=5), until=NOW), HOUR),  # already a sub-window
+        (HOLD, WindowCursor(start=NOW - timedelta(days=30)), HOUR),  # a state list never splits
+        (AUDIT, WindowCursor(start=NOW - timedelta(hours=5)), timedelta(0)),  # splitting switched off
+    ],
+)
+def test_live_polling_open_windows_sub_windows_and_the_hold_list_never_split(
+    spec: object, cursor: WindowCursor, span: timedelta
+) -> None:
+    assert fanout.split(spec, AUDIT_STREAM, cursor, NOW, span) is None  # type: ignore[arg-type]
+
+
+def test_a_child_is_complete_when_its_file_is_read_or_its_window_reached_its_end() -> None:
+    file_unit = parse("s1:siem@f.00000000000000aa")
+    window_unit = parse("s1:dlp@w.1795000000")
+    assert fanout.complete(file_unit, BatchCursor(token="t1", caught_up=True))
+    assert not fanout.complete(file_unit, BatchCursor(token="t1", files=("a",), line=5, caught_up=True))
+    assert fanout.complete(window_unit, WindowCursor(start=NOW, until=NOW))
+    assert not fanout.complete(window_unit, WindowCursor(start=NOW - HOUR, until=NOW))
+    assert not fanout.complete(Unit("s1", "dlp"), WindowCursor(start=NOW, until=NOW))  # streams never
+
+
+def test_unit_ids_round_trip_and_refuse_what_is_not_one() -> None:
+    child = window_child(AUDIT_STREAM, NOW)
+    assert parse(child.id) == child
+    assert child.stream == "s1:auditEvent"
+    assert parse("s1:dlp") == Unit("s1", "dlp")
+    for bad in ("nocolon", "s1:", ":dlp", "s1:dlp@", "s1:dlp@x.1", "s1:dlp@f"):
+        with pytest.raises(ValueError, match="not a unit id"):
+            parse(bad)

@@ -1,0 +1,39 @@
+"""The fetch -> forward message survives its trip through Celery's JSON unchanged."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.engine.messages import PageMessage
+
+MESSAGE = PageMessage(
+    unit="s1:siem@f.00000000000000aa",
+    lease_token="0123abcd",
+    epoch=7,
+    version=3,
+    start='{"files":["k"],"kind":"batch","line":0}',
+    end='{"files":["k"],"kind":"batch","line":2}',
+    finished=False,
+    complete=False,
+    records=(("siem-1", "receipt", '{"a":"é\\n"}'), ("siem-2", "av", "{}")),
+    quarantined=({"collection": "siem", "where": "k", "position": 3, "reason": "bad", "text": "x"},),
+)
+
+
+def test_a_message_round_trips_through_json() -> None:
+    assert PageMessage.from_json(json.loads(json.dumps(MESSAGE.to_json()))) == MESSAGE
+
+
+def test_a_message_carries_no_secret_only_ids_cursors_and_records() -> None:
+    assert set(MESSAGE.to_json()) == {
+        "unit", "lease", "version", "start", "end", "finished", "complete", "records", "quarantined"
+    }  # fmt: skip
+
+
+def test_a_malformed_message_is_refused() -> None:
+    broken = MESSAGE.to_json()
+    del broken["lease"]
+    with pytest.raises(KeyError):
+        PageMessage.from_json(broken)
