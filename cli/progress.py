@@ -54,8 +54,9 @@ class Row:
 
 
 def rate(forwarded: list[int], minutes: int = RATE_MINUTES) -> float:
-    """Records per minute over the last `minutes` minutes of a per-minute series. Pure."""
-    recent = forwarded[-minutes:]
+    """Records per minute over the last `minutes` whole minutes of a per-minute series (the last
+    entry, the minute under way, is left out: it would read low). Pure."""
+    recent = forwarded[-minutes - 1 : -1]
     return sum(recent) / len(recent) if recent else 0.0
 
 
@@ -147,7 +148,7 @@ def table(name: str, shown: list[Row], now: str) -> Table:
 def _snapshot(api: Api, collector_id: str, source_id: str) -> tuple[dict[str, Any], list[Row]]:
     base = f"/collectors/{collector_id}/sources/{source_id}/progress"
     progress = api.call("GET", base)
-    history = api.call("GET", f"{base}/history?minutes={max(RATE_MINUTES, TREND_MINUTES)}")
+    history = api.call("GET", f"{base}/history?minutes={max(RATE_MINUTES + 1, TREND_MINUTES)}")
     return progress, rows(progress, history)
 
 

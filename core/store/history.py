@@ -93,7 +93,7 @@ def lag_of(checkpoint: Checkpoint, now: datetime) -> tuple[int | None, str | Non
 
     A windowed stream's cursor starts where its records are not yet forwarded: the lag counts from
     there (`records`). A SIEM batch cursor holds no time, so its lag counts from its last commit
-    (`commit`). Before the first commit, or for a cursor this release cannot read: (None, None).
+    (`commit`), as does a cursor this release cannot read. Before the first commit: (None, None).
     """
     cursor = None
     if checkpoint.cursor is not None:
@@ -104,7 +104,7 @@ def lag_of(checkpoint: Checkpoint, now: datetime) -> tuple[int | None, str | Non
     if cursor is not None and not isinstance(cursor, BatchCursor):
         start = cursor.start if cursor.start.tzinfo else cursor.start.replace(tzinfo=UTC)
         return max(0, round((now - start).total_seconds())), "records"
-    if cursor is not None and checkpoint.committed_at is not None:
+    if checkpoint.cursor is not None and checkpoint.committed_at is not None:
         return max(0, round(now.timestamp() - checkpoint.committed_at)), "commit"
     return None, None
 

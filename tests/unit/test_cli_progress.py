@@ -8,9 +8,10 @@ import pytest
 from cli.progress import CAUGHT_UP_SECONDS, lag_trend, rate, rows
 
 
-def test_the_rate_is_the_mean_of_the_last_five_minutes() -> None:
-    assert rate([0] * 10 + [100, 200, 300, 400, 500]) == 300
-    assert rate([60, 60]) == 60
+def test_the_rate_is_the_mean_of_the_last_five_whole_minutes() -> None:
+    assert rate([0] * 10 + [100, 200, 300, 400, 500, 7]) == 300  # the minute under way is left out
+    assert rate([60, 60, 3]) == 60
+    assert rate([5]) == 0
     assert rate([]) == 0
 
 

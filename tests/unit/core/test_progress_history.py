@@ -64,7 +64,7 @@ def checkpoint(cursor: object | None, committed_at: float | None = None) -> Chec
         (checkpoint(WindowCursor(start=NOW - timedelta(hours=2))), (7200, "records")),
         (checkpoint(WindowCursor(start=NOW + timedelta(seconds=5))), (0, "records")),
         (checkpoint(BatchCursor(token="t"), committed_at=NOW.timestamp() - 90), (90, "commit")),
-        (Checkpoint('{"kind": "from-a-later-release"}', 3, NOW.timestamp()), (None, None)),
+        (Checkpoint('{"kind": "from-a-later-release"}', 3, NOW.timestamp() - 30), (30, "commit")),
     ],
     ids=["never committed", "window", "window ahead of the clock", "batch", "unreadable"],
 )
