@@ -58,7 +58,10 @@ def collect_start(collect_from: str | None, now: datetime) -> datetime | None:
     text = collect_from.strip()
     found = DURATION.match(text)
     if found:
-        return now - int(found.group(1)) * UNITS[found.group(2)]
+        try:
+            return now - int(found.group(1)) * UNITS[found.group(2)]
+        except OverflowError:
+            raise ValueError("reaches back before the first year a date can hold") from None
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:

@@ -210,6 +210,7 @@ def test_collect_from_is_a_time_or_a_duration_back_from_now(
         ("7y", "ISO 8601"),
         ("2024-06-01T00:00:00", "time zone"),
         ("2024-07-01T00:00:00Z", "future"),
+        ("999999w", "first year"),
     ],
 )
 def test_a_collect_from_that_is_not_a_zoned_past_time_or_a_duration_is_refused(asked: str, said: str) -> None:
