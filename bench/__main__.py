@@ -34,7 +34,8 @@ QUICK = {"records": 30_000, "p5_records": 12_000, "streams": 4_000, "due": 1_000
 
 def _options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("parts", nargs="*", choices=[*PARTS, "targets", "all"], default=[])
+    parts = [*PARTS, "targets", "all"]
+    parser.add_argument("parts", nargs="*", metavar="PART", help=f"any of {', '.join(parts)} (default: all)")
     parser.add_argument(
         "--records", type=int, default=pipeline_vs_reference.RECORDS, help="P1 backlog (nominal)"
     )
@@ -58,6 +59,9 @@ def _options() -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="small sizes: " + str(QUICK))
     options = parser.parse_args()
+    unknown = [part for part in options.parts if part not in parts]
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(unknown)}; parts: {', '.join(parts)}")
     if options.quick:
         for name, value in QUICK.items():
             setattr(options, name, value)
@@ -87,11 +91,16 @@ def _targets(p1: P1 | None, p5: P5 | None, dispatch: Dispatch | None) -> list[Ta
         rates = f"{p5.drains[least].rate:,.0f} -> {p5.drains[most].rate:,.0f} rec/s"
         figure = f"{floor2(speedup):.2f}x ({rates})"
         name = f"P5 {least} -> {most} processes >= 6x"
-        complete = all(drain.complete for drain in p5.drains.values()) and all(p5.exactly_once.values())
+        complete = all(drain.complete for drain in p5.drains.values())
         found.append(Target(name, figure, speedup >= 6.0 and complete))
+        every = all(p5.exactly_once.values())
+        counts = ", ".join(str(count) for count in p5.drains)
+        found.append(Target("P5 every record exactly once", f"{'yes' if every else 'NO'} ({counts})", every))
     if dispatch is not None:
         claimed = min(tick["claimed"] for tick in dispatch.ticks)
         figure = f"max {ceil3(dispatch.tick_max):.3f} s, claims {claimed:,.0f} of {dispatch.due:,} due"
+        if any(tick["helpers"] for tick in dispatch.ticks):
+            figure += f" (with its helpers {ceil3(dispatch.through_max):.3f} s)"
         found.append(
             Target(
                 f"Dispatch tick with {dispatch.due:,} due < 1 s",

@@ -67,14 +67,24 @@ class Record:
         return cls(id=data["id"], collection=data["collection"], kind=data["kind"], text=data["text"])
 
 
+# Where a client puts the response headers a request asks to keep (`Request.keep_headers`), in the
+# JSON object it returns: names in lower case. No Mimecast answer has a key of this name.
+KEPT_HEADERS = "@headers"
+
+
 @dataclass(frozen=True)
 class Request:
-    """One call to the Mimecast API, relative to the gateway's base URL."""
+    """One call to the Mimecast API, relative to the gateway's base URL.
+
+    `keep_headers` names response headers the caller needs (the threat-intel feed pages by one);
+    the client returns them under `KEPT_HEADERS` in the answer's JSON object.
+    """
 
     method: str
     path: str
     params: tuple[tuple[str, str], ...] = ()
     body: JsonObject | None = None
+    keep_headers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

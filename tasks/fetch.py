@@ -91,7 +91,9 @@ class Fetch:
             cursor, gap = windows.into_reach(spec, cursor, now)
             if gap is not None:
                 self.work.gap(source, gap)
-            if not unit.is_child and (adoption := fanout.split(spec, unit, cursor, now, self._span())):
+            if not unit.is_child and (
+                adoption := fanout.split(spec, unit, cursor, now, self._span(), self._bound())
+            ):
                 version = self._adopt(lease, version, adoption)
                 cursor = adoption.cursor
         if fanout.complete(unit, cursor):
@@ -156,7 +158,7 @@ class Fetch:
         adoption = fanout.files_in_progress(self.unit, cursor)
         if adoption is None:
             listing = self._fetcher(source).listing(spec, cursor)
-            adoption = fanout.files_of(self.unit, cursor, listing, svc.settings.child_bytes)
+            adoption = fanout.files_of(self.unit, cursor, listing, svc.settings.child_bytes, self._bound())
             svc.counters.add(counters.PAGES_FETCHED, self.work.labels)
         self._adopt(lease, version, adoption)
         assert isinstance(adoption.cursor, BatchCursor)

@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     # Kombu's sweep that puts unacked messages of dead workers back on the queue runs this often.
     unacked_restore_interval_seconds: int = Field(default=10, ge=1)
 
-    # Collection (see docs/collection.md).
+    # Collection (see the README, Collection).
     # Where messages go: file://DIR (NDJSON files) or http(s)://... (the hosted-collector protocol).
     sink_url: str = "file://var/destination"
     # A caught-up stream is due again after this long (the product polls every 5 minutes).

@@ -12,7 +12,7 @@ from core.clock import Clock, SystemClock
 from core.lifecycle.retry import RetryPolicy
 from core.mimecast.batchfiles import BatchFileReader
 from core.mimecast.client import MimecastClient, base_url
-from core.mimecast.fetcher import ListingCache
+from core.mimecast.fetcher import ListingCache, MemoryListingCache, TieredListingCache
 from core.sinks.contract import Sink
 from core.sinks.factory import open_sink
 from core.store.collectors import CollectorStore
@@ -73,7 +73,7 @@ def build(settings: Settings) -> Services:
         counters=Counters(client),
         fields=FieldStore(client),
         files=BatchFileReader(mimecast, max_records=settings.max_records_per_chunk),
-        listings=RedisListingCache(client, clock),
+        listings=TieredListingCache(MemoryListingCache(), RedisListingCache(client, clock)),
         sink=open_sink(settings.sink_url, clock=clock),
         policy=RetryPolicy(
             window_seconds=settings.retry_window_seconds,

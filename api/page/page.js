@@ -11,6 +11,14 @@ const COLLECTIONS = [
   ["dlp", "DLP logs"],
   ["auditEvent", "Audit events"],
   ["holdMessageList", "Hold message list"],
+  ["ttpUrl", "TTP URL protect logs"],
+  ["ttpAttachment", "TTP attachment protect logs"],
+  ["ttpImpersonation", "TTP impersonation protect logs"],
+  ["archiveSearch", "Archive search logs"],
+  ["holdReleaseLog", "Message release logs"],
+  ["cloudIntegrated", "Cloud Integrated logs"],
+  ["threatIntelCustomer", "Threat intel: customer malware feed"],
+  ["threatIntelGrid", "Threat intel: grid malware feed"],
 ];
 const FILTER_TYPES = ["Include", "Exclude", "Mask", "Hash"];
 const STARTING = new Set(["Pending", "Started", "Initialized", "Stopping"]);

@@ -66,12 +66,22 @@ def groups(files: tuple[BatchFile, ...], budget: int) -> tuple[tuple[BatchFile, 
     return tuple(found)
 
 
-def files_of(stream: Unit, origin: BatchCursor, listing: paging.Listing, budget: int) -> Adoption:
-    """A listing page read from `origin`: its files as children (grouped up to `budget` bytes);
+def budget_for(files: tuple[BatchFile, ...], most: int, spread: int) -> int:
+    """The byte budget of a child: at most `most`, and small enough that the listing's files make
+    `spread` children (the source's slots) when they can, so the parallelism stays."""
+    known = sum(file.size for file in files if file.size is not None and file.size > 0)
+    return max(1, min(most, -(-known // max(spread, 1)))) if known else most
+
+
+def files_of(
+    stream: Unit, origin: BatchCursor, listing: paging.Listing, most: int, spread: int = 1
+) -> Adoption:
+    """A listing page read from `origin`: its files as children (grouped up to `budget_for` bytes);
     the stream's cursor past the listing."""
     reading = listing.cursor
     if not reading.files:
         return Adoption(reading, ())
+    budget = budget_for(listing.files, most, spread)
     children = tuple(
         Child(file_child(stream, group[0].key), _files_cursor(origin, tuple(file.key for file in group)))
         for group in groups(listing.files, budget)
@@ -90,11 +100,13 @@ def files_in_progress(stream: Unit, cursor: BatchCursor) -> Adoption | None:
 
 
 def split(
-    spec: StreamSpec, stream: Unit, cursor: WindowCursor, now: datetime, span: timedelta
+    spec: StreamSpec, stream: Unit, cursor: WindowCursor, now: datetime, span: timedelta, slots: int = 1
 ) -> Adoption | None:
     """Sub-windows for a backlog longer than `span`, or None to read on in one window (live).
 
-    The stream keeps the newest `span` and reads on from there; every sub-window asks from
+    The stream keeps the newest `span` and reads on from there. The rest is cut into as many
+    sub-windows as the source has `slots` (never one shorter than `span`), so a day's backlog is
+    not a crowd of tiny tasks and a month's is read `slots` wide. Every sub-window asks from
     `overlap` before its start and hands out only the records it owns, so an id at an edge is
     neither lost (an exclusive bound) nor handed out twice (an inclusive one).
     """
@@ -105,10 +117,12 @@ def split(
     if edge - start <= span:
         return None
     boundary = edge - span
+    pieces = max(1, min(max(slots, 1), -(-(boundary - start) // span)))
+    width = timedelta(seconds=-(-(boundary - start).total_seconds() // pieces))
     children: list[Child] = []
     low = start
     while low < boundary:
-        high = min(low + span, boundary)
+        high = min(low + width, boundary)
         # The first sub-window also remembers the ids the stream already handed out at its edge.
         known = cursor.known if low == start else KnownIds()
         sub = WindowCursor(start=_before(spec, low, cursor.start), since=low, until=high, known=known)

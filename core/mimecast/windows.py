@@ -26,6 +26,8 @@ def format_time(time_format: TimeFormat, value: datetime) -> str:
         return utc.strftime("%Y-%m-%d")
     if time_format is TimeFormat.ISO_MS_Z:
         return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    if time_format is TimeFormat.ISO_Z:
+        return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
     return utc.strftime("%Y-%m-%dT%H:%M:%S+0000")
 
 

@@ -31,135 +31,23 @@ import redis
 
 from core.errors import FirstPartyGenericError
 from core.store import keys
+from core.store.coordination_scripts import (
+    ACQUIRE,
+    ADOPT,
+    BEGIN_WORK,
+    CLAIM_DUE,
+    COMMIT,
+    FINISH,
+    HANDOFF,
+    PUMP,
+    RELEASE,
+    RENEW,
+)
 from core.store.outcomes import StoreRefusal
 
 CLAIM_BATCH = 1000
 # A finished child's epoch counter is kept this long, so a stale holder can never see it reborn at 1.
 EPOCH_KEPT_SECONDS = 7 * 86400
-
-_CLAIM_DUE = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-for _, member in ipairs(due) do
-    redis.call('ZADD', KEYS[1], ARGV[2], member)
-end
-return due
-"""
-_ACQUIRE = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-    return redis.call('INCR', KEYS[2])
-end
-return 0
-"""
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-    return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-_HANDOFF = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-    redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-    return 1
-end
-return 0
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-    return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
-# Shared head of the commit scripts: KEYS[1] checkpoint, KEYS[2] epoch; ARGV[1] epoch, ARGV[2]
-# expected version. Leaves `version` set for the body.
-_FENCE = """
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then
-    return {-1}
-end
-local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
-if version ~= tonumber(ARGV[2]) then
-    return {-2}
-end
-"""
-# Admit pending children while fewer than `bound` run: KEYS pending, running, due; returns them,
-# due at `at`: their chains start at once, and a lost one comes due again then.
-_PUMP_BODY = """
-local function pump(pending, running, due, bound, at)
-    local admitted = {}
-    while redis.call('SCARD', running) < bound do
-        local head = redis.call('ZPOPMIN', pending)
-        if #head == 0 then
-            break
-        end
-        redis.call('SADD', running, head[1])
-        redis.call('ZADD', due, at, head[1])
-        admitted[#admitted + 1] = head[1]
-    end
-    return admitted
-end
-"""
-# KEYS: checkpoint, epoch. ARGV: epoch, expected version, cursor, committed at.
-_COMMIT = (
-    _FENCE
-    + """
-redis.call('HSET', KEYS[1], 'cursor', ARGV[3], 'version', version + 1, 'committed_at', ARGV[4])
-return {version + 1}
-"""
-)
-# KEYS: parent checkpoint, parent epoch, pending, running, due, then each child's checkpoint.
-# ARGV: epoch, expected version, parent cursor, now, bound, first order, admitted due at, then
-# (child id, cursor)*.
-_ADOPT = (
-    _FENCE
-    + _PUMP_BODY
-    + """
-redis.call('HSET', KEYS[1], 'cursor', ARGV[3], 'version', version + 1, 'committed_at', ARGV[4])
-local order = tonumber(ARGV[6])
-for i = 8, #ARGV, 2 do
-    local checkpoint = KEYS[6 + (i - 8) / 2]
-    if redis.call('EXISTS', checkpoint) == 0 then
-        redis.call('HSET', checkpoint, 'cursor', ARGV[i + 1], 'version', 0)
-        if redis.call('SISMEMBER', KEYS[4], ARGV[i]) == 0 then
-            redis.call('ZADD', KEYS[3], 'NX', order, ARGV[i])
-        end
-    end
-    order = order + 1
-end
-local admitted = pump(KEYS[3], KEYS[4], KEYS[5], tonumber(ARGV[5]), ARGV[7])
-return {version + 1, admitted}
-"""
-)
-# KEYS: child checkpoint, child epoch, pending, running, due. ARGV: epoch, expected version,
-# child id, now, bound, epoch kept (s), admitted due at.
-_FINISH = (
-    _FENCE
-    + _PUMP_BODY
-    + """
-redis.call('DEL', KEYS[1])
-redis.call('EXPIRE', KEYS[2], ARGV[6])
-redis.call('SREM', KEYS[4], ARGV[3])
-redis.call('ZREM', KEYS[5], ARGV[3])
-local admitted = pump(KEYS[3], KEYS[4], KEYS[5], tonumber(ARGV[5]), ARGV[7])
-return {version + 1, admitted}
-"""
-)
-# KEYS: pending, running, due. ARGV: due at, bound.
-_PUMP = (
-    _PUMP_BODY
-    + """
-return pump(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[2]), ARGV[1])
-"""
-)
-# KEYS: source, in-flight. ARGV: holder, lapses at (ms). Refused when the source is Stopping or gone.
-_BEGIN_WORK = """
-if redis.call('EXISTS', KEYS[1]) == 0 then
-    return 0
-end
-if cjson.decode(redis.call('HGET', KEYS[1], 'state'))['state'] == 'Stopping' then
-    return 0
-end
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-return 1
-"""
 
 
 @contextmanager
@@ -211,16 +99,16 @@ class Coordination:
     def __init__(self, client: redis.Redis) -> None:
         self._redis = client
         script = client.register_script
-        self._claim: Callable[..., Any] = script(_CLAIM_DUE)
-        self._acquire: Callable[..., Any] = script(_ACQUIRE)
-        self._renew: Callable[..., Any] = script(_RENEW)
-        self._handoff: Callable[..., Any] = script(_HANDOFF)
-        self._release: Callable[..., Any] = script(_RELEASE)
-        self._commit: Callable[..., Any] = script(_COMMIT)
-        self._adopt: Callable[..., Any] = script(_ADOPT)
-        self._finish: Callable[..., Any] = script(_FINISH)
-        self._pump: Callable[..., Any] = script(_PUMP)
-        self._begin: Callable[..., Any] = script(_BEGIN_WORK)
+        self._claim: Callable[..., Any] = script(CLAIM_DUE)
+        self._acquire: Callable[..., Any] = script(ACQUIRE)
+        self._renew: Callable[..., Any] = script(RENEW)
+        self._handoff: Callable[..., Any] = script(HANDOFF)
+        self._release: Callable[..., Any] = script(RELEASE)
+        self._commit: Callable[..., Any] = script(COMMIT)
+        self._adopt: Callable[..., Any] = script(ADOPT)
+        self._finish: Callable[..., Any] = script(FINISH)
+        self._pump: Callable[..., Any] = script(PUMP)
+        self._begin: Callable[..., Any] = script(BEGIN_WORK)
 
     # The due set.
     def schedule(self, unit: str, at: float) -> None:
@@ -390,6 +278,13 @@ class Coordination:
 
     def children(self, source_id: str, stream: str | None = None) -> Children:
         """How many of the source's children (of one stream, if named) wait and run."""
+        if stream is None:
+            with redis_failures("children count"):
+                pipe = self._redis.pipeline(transaction=False)
+                pipe.zcard(keys.source_children_pending(source_id))
+                pipe.scard(keys.source_children_running(source_id))
+                waiting, holding = pipe.execute()
+            return Children(int(waiting), int(holding))
         pending, running = self._children_of(source_id)
         if stream is not None:
             pending = [unit for unit in pending if unit.startswith(f"{stream}@")]

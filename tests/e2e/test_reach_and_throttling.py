@@ -118,7 +118,8 @@ def test_a_backfill_older_than_the_siem_batch_reach_reports_the_lost_days_and_co
 
 def test_throttling_waits_out_the_reset_and_is_not_a_failure(tmp_path: Path) -> None:
     faults, reset_ms = 3, 2000
-    with deploy(tmp_path) as deployment:
+    # One DLP stream, not split into sub-windows: what is checked is how one unit waits out a 429.
+    with deploy(tmp_path, settings={"BACKFILL_SPLIT_SECONDS": "0"}) as deployment:
         sim = deployment.simulator
         sim.fault("dlp", kind="rate_limit", count=faults, reset_ms=reset_ms)
         collector, source = deployment.create_source(collections=("dlp",))

@@ -108,7 +108,8 @@ CASES: list[tuple[str, str, str, Any, int, str, str]] = [
     ("missing dataCollection", "POST", SOURCES, config(dataCollection=None), 400, "sources.validation.failed", "source.config.dataCollection: field required"),
     ("empty dataCollection", "POST", SOURCES, config(dataCollection=[]), 400, "sources.validation.failed", "source.config.dataCollection: must not be empty"),
     ("unknown dataCollection value", "POST", SOURCES, config(dataCollection=["siem", "smtp"]), 400, "sources.validation.failed",
-     "source.config.dataCollection: unknown value 'smtp'; allowed: siem, dlp, auditEvent, holdMessageList"),
+     "source.config.dataCollection: unknown value 'smtp'; allowed: siem, dlp, auditEvent, holdMessageList, ttpUrl, "
+     "ttpAttachment, ttpImpersonation, archiveSearch, holdReleaseLog, cloudIntegrated, threatIntelCustomer, threatIntelGrid"),
     ("repeated dataCollection value", "POST", SOURCES, config(dataCollection=["dlp", "dlp"]), 400, "sources.validation.failed", "source.config.dataCollection: each value may appear once"),
     ("dataCollection not a list", "POST", SOURCES, config(dataCollection=7), 400, "sources.validation.failed", "source.config.dataCollection: must be a list"),
     ("name not a string", "POST", SOURCES, config(name=12), 400, "sources.validation.failed", "source.config.name: must be a string"),

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.fetching import Clocks
+from tests.support.fetching import Clocks, simulator_id
 from tests.support.simulator import CLIENT_ID, CLIENT_SECRET, SimulatorProcess
 
 SIEM_ID = ("aggregateId", "type")
@@ -111,6 +111,26 @@ def test_each_collection_is_printed_as_ndjson_equal_to_the_ground_truth(
     assert f"{collection}: {sum(expected.values())} records in " in run.stderr
     assert "0 gaps, 0 quarantined lines" in run.stderr
     assert CLIENT_SECRET not in run.stdout + run.stderr
+
+
+MORE = ["ttpUrl", "ttpAttachment", "ttpImpersonation", "archiveSearch", "holdReleaseLog", "cloudIntegrated"]
+MORE += ["threatIntelCustomer", "threatIntelGrid"]
+
+
+@pytest.mark.parametrize("collection", MORE)
+def test_each_further_collection_is_printed_as_ndjson_equal_to_the_ground_truth(
+    simulator: SimulatorProcess, clocks: Clocks, tmp_path: Path, collection: str
+) -> None:
+    since, until = clocks.origin, (clocks.now - timedelta(minutes=10)).replace(microsecond=0)
+    bounds = ("--since", since.isoformat(), "--until", until.isoformat())
+    run = fetch(simulator, tmp_path, "--collection", collection, *bounds)
+    assert run.code == 0, run.stderr
+    # The windows of these routes include their end (Cloud Integrated is cut at `until` by the command)
+    end = until if collection == "cloudIntegrated" else until + timedelta(milliseconds=1)
+    expected = Counter(simulator.truth(collection, since=since.isoformat(), until=end.isoformat()))
+    assert Counter(simulator_id(collection, record) for record in run.records) == expected
+    assert sum(expected.values()) > 300
+    assert f"{collection}: {sum(expected.values())} records in " in run.stderr
 
 
 def test_limit_stops_after_that_many_records(

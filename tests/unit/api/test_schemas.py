@@ -118,3 +118,12 @@ def test_a_source_without_collect_from_shows_no_such_key() -> None:
     config = SourceRequest.model_validate_json(PRODUCT_EXAMPLE).source.config.to_config()
     assert config.collect_from is None
     assert "collectFrom" not in config.to_json()
+
+
+def test_every_collection_of_the_more_logs_is_an_allowed_data_collection_value() -> None:
+    body = example()
+    more = ["ttpUrl", "ttpAttachment", "ttpImpersonation", "archiveSearch", "holdReleaseLog"]
+    more += ["cloudIntegrated", "threatIntelCustomer", "threatIntelGrid"]
+    body["source"]["config"]["dataCollection"] = more
+    config = SourceRequest.model_validate(body).source.config.to_config()
+    assert config.data_collection == tuple(more)

@@ -25,7 +25,7 @@ PURE = (
     "core.sinks.contract",
     "core.sinks.encoding",
 )
-PURE_PACKAGES = ("core.lifecycle", "core.processing")
+PURE_PACKAGES = ("core.engine", "core.lifecycle", "core.processing")
 
 
 def module_name(path: Path) -> str:

@@ -18,11 +18,12 @@ from core.engine.decisions import (
     gate,
     messages,
     outgoing,
+    take,
 )
 from core.engine.units import Unit, parse
 from core.errors import ErrorType
 from core.lifecycle.states import SourceStatus, State, StateError
-from core.models import Record
+from core.models import BatchCursor, Page, Record, WindowCursor
 from core.processing.metadata import SourceMetadata
 from core.processing.rules import Verdict, compile_rules
 from core.sinks.contract import Batch
@@ -165,3 +166,29 @@ def test_a_delivered_page_moves_the_source_to_collecting_and_recovers_it_once_no
 ) -> None:
     outcome = after_commit(state, failing)
     assert (outcome.to_collecting, outcome.resolve) == (to_collecting, resolve)
+
+
+def chunk(first: int, count: int, files: tuple[str, ...] = ("a", "b"), index: int = 0) -> Page:
+    start = BatchCursor(token="t", files=files, file_index=index, line=first, caught_up=True)
+    end = BatchCursor(token="t", files=files, file_index=index, line=first + count, caught_up=True)
+    records = tuple(record(n) for n in range(first, first + count))
+    return Page("siem", records, start, end, finished=False)
+
+
+def test_pages_join_into_one_batch_up_to_the_limit() -> None:
+    taken = take(iter([chunk(0, 3), chunk(3, 3), chunk(6, 3)]), limit=5)
+
+    assert taken is not None
+    assert [r.id for r in taken.records] == [f"siem-{n}" for n in range(6)]  # the page that crossed it
+    assert taken.start == chunk(0, 3).start
+    assert taken.end == chunk(3, 3).end
+
+
+def test_a_batch_never_runs_past_the_end_of_a_childs_files_or_a_window() -> None:
+    last = chunk(3, 2)
+    done = Page("siem", last.records, last.start, BatchCursor(token="t", caught_up=True), finished=True)
+    window_closed = Page("dlp", (), WindowCursor(start=NOW, end=NOW), WindowCursor(start=NOW), finished=False)
+
+    assert take(iter([chunk(0, 3), done, chunk(9, 1)]), limit=100).end == done.end  # type: ignore[union-attr]
+    assert take(iter([window_closed, chunk(0, 1)]), limit=100) == window_closed
+    assert take(iter([]), limit=100) is None

@@ -77,6 +77,17 @@ def test_small_files_of_a_listing_are_read_together_up_to_the_byte_budget() -> N
     assert adoption.children[1].unit == file_child(SIEM, keys[3])  # named for its first file
 
 
+def test_a_listing_is_spread_over_the_sources_slots_before_files_are_grouped() -> None:
+    keys = [f"https://files.example/f{number}.gz" for number in range(16)]
+    small = listing(keys, "t2", caught_up=True, size=10)  # 160 bytes in all
+
+    spread = fanout.files_of(SIEM, BatchCursor(token="t1"), small, most=1000, spread=8)
+    lumped = fanout.files_of(SIEM, BatchCursor(token="t1"), small, most=1000)
+
+    assert len(spread.children) == 8  # two files each: every slot gets work
+    assert len(lumped.children) == 1
+
+
 def test_a_file_of_unknown_size_is_read_alone() -> None:
     files = (
         BatchFile("a", "u", 10),
@@ -116,8 +127,22 @@ def test_a_backlog_longer_than_the_span_splits_into_sub_windows_that_own_disjoin
     assert adoption.children[0].unit == window_child(AUDIT_STREAM, start)
 
 
+def test_a_long_backlog_is_cut_into_as_many_sub_windows_as_the_source_has_slots() -> None:
+    month = WindowCursor(start=NOW - timedelta(days=30))
+    day = WindowCursor(start=NOW - timedelta(hours=25))
+
+    wide = fanout.split(AUDIT, AUDIT_STREAM, month, NOW, HOUR, slots=8)
+    short = fanout.split(AUDIT, AUDIT_STREAM, WindowCursor(start=NOW - timedelta(hours=3)), NOW, HOUR, 8)
+    assert wide is not None
+    assert short is not None
+    assert len(wide.children) == 8
+    assert len(short.children) == 2  # never a sub-window shorter than the span
+    assert len(fanout.split(AUDIT, AUDIT_STREAM, day, NOW, HOUR, slots=8).children) == 8  # type: ignore[union-attr]
+
+
 def test_a_sub_window_asks_from_before_what_it_owns_so_an_exclusive_bound_loses_nothing() -> None:
-    adoption = fanout.split(DLP, Unit("s1", "dlp"), WindowCursor(start=NOW - timedelta(hours=3)), NOW, HOUR)
+    three_hours = WindowCursor(start=NOW - timedelta(hours=3))
+    adoption = fanout.split(DLP, Unit("s1", "dlp"), three_hours, NOW, HOUR, 8)
 
     assert adoption is not None
     second = adoption.children[1].cursor
@@ -129,7 +154,7 @@ def test_the_first_sub_window_remembers_the_ids_the_stream_handed_out_at_its_edg
     known = KnownIds(current=frozenset({"abc"}))
     cursor = WindowCursor(start=NOW - timedelta(hours=3), known=known)
 
-    adoption = fanout.split(AUDIT, AUDIT_STREAM, cursor, NOW, HOUR)
+    adoption = fanout.split(AUDIT, AUDIT_STREAM, cursor, NOW, HOUR, slots=8)
 
     assert adoption is not None
     assert adoption.children[0].cursor.known == known  # type: ignore[union-attr]
