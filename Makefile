@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 
 # Debian packages, installed when their binary is missing (CI runs as root on a clean machine):
 # `apt-get update` once, then one install. redis-server for the stack and every integration test,
-# chromium for the Collection page's browser tests (Playwright drives the system browser).
+# chromium for the Collection page's browser tests (Playwright drives the system browser),
+# docker-compose (Compose 1.29, no engine needed) to parse and resolve docker-compose.yml in the tests.
 define debian_packages
 	@missing=""; for name in $(1); do command -v $$name >/dev/null 2>&1 || missing="$$missing $$name"; done; \
 	if [ -n "$$missing" ]; then $(SUDO) apt-get update && $(SUDO) apt-get install -y $$missing; fi
@@ -29,7 +30,7 @@ types: $(STAMP)
 	$(BIN)/mypy core simulator cli api worker tasks bench
 
 test: $(STAMP) lint types
-	$(call debian_packages,redis-server chromium)
+	$(call debian_packages,redis-server chromium docker-compose)
 	$(BIN)/pytest -n 2
 
 run: $(STAMP)

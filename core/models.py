@@ -326,6 +326,9 @@ class SourceConfig:
     category: str | None = None
     fields: tuple[tuple[str, FieldValue], ...] = ()
     filters: tuple[ProcessingRule, ...] = ()
+    # How far back a new stream starts: an ISO 8601 time or a duration such as `7d`, as given
+    # (read by `core.mimecast.windows.collect_start`); None for each collection's own lookback.
+    collect_from: str | None = None
 
     @property
     def siem_forward(self) -> bool:
@@ -343,6 +346,8 @@ class SourceConfig:
         }
         if self.filters:
             config["filters"] = [rule.to_json() for rule in self.filters]
+        if self.collect_from is not None:
+            config["collectFrom"] = self.collect_from
         return config
 
     @classmethod
@@ -355,6 +360,7 @@ class SourceConfig:
             category=data.get("category"),
             fields=_fields_from(data.get("fields")),
             filters=tuple(ProcessingRule.from_json(rule) for rule in data.get("filters") or ()),
+            collect_from=data.get("collectFrom"),
         )
 
 

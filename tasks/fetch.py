@@ -79,13 +79,14 @@ class Fetch:
         if unit.is_child and checkpoint.cursor is None:
             svc.coordination.drop_child(unit.id)  # finished (or dropped) already
             return None
-        if (
-            until := svc.throttle.paused_until(source.config.client_id, spec.path, now.timestamp())
-        ) is not None:
-            svc.coordination.schedule(unit.id, until)  # another unit met a 429 here: no call before its reset
-            svc.counters.add(counters.THROTTLE_WAITS, self.work.labels)
+        if self.work.throttled(source, spec.path):
             return None
-        cursor = cursor_of_text(checkpoint.cursor) if checkpoint.cursor else windows.initial_cursor(spec, now)
+        asked = windows.collect_start(source.config.collect_from, now)  # collectFrom (issue 13)
+        cursor = (
+            cursor_of_text(checkpoint.cursor)
+            if checkpoint.cursor
+            else windows.initial_cursor(spec, now, collect_from=asked)
+        )
         version = checkpoint.version
         if isinstance(cursor, BatchCursor) and not unit.is_child:
             self._list(source, lease, spec, cursor, version)

@@ -173,6 +173,12 @@ def source_failures(source_id: str) -> str:
     return f"{PREFIX}:source:{source_id}:failures"
 
 
+def source_progress(source_id: str, collection: str) -> str:
+    """One collection's last 24 hours per minute: a fixed ring of 1440 packed slots (minute, records
+    forwarded, lag) written in place, so its size never grows (see `core/store/history.py`)."""
+    return f"{PREFIX}:source:{source_id}:progress:{collection}"
+
+
 def source_quarantine(source_id: str) -> str:
     """List of quarantined lines and withheld messages as JSON, newest first, bounded."""
     return f"{PREFIX}:source:{source_id}:quarantine"

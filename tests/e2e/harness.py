@@ -115,6 +115,7 @@ class Deployment:
         client_secret: str = CLIENT_SECRET,
         collections: tuple[str, ...] = COLLECTIONS,
         fields: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
     ) -> tuple[str, str]:
         made = self.client.post(
             "/collectors", json={"collector": {"collectorType": "Hosted", "name": "hosted-e2e"}}
@@ -131,6 +132,7 @@ class Deployment:
                     "clientID": client_id,
                     "clientSecret": client_secret,
                     "dataCollection": list(collections),
+                    **(config or {}),
                 },
                 "schemaRef": {"type": "Mimecast"},
                 "sourceType": "Universal",

@@ -142,6 +142,19 @@ def test_limit_stops_after_that_many_records(
     assert "siem: 7 records in " in run.stderr
 
 
+def test_a_start_older_than_mimecast_serves_prints_the_gap_and_the_summary_counts_it(
+    simulator: SimulatorProcess, tmp_path: Path
+) -> None:
+    run = fetch(
+        simulator, tmp_path, "--collection", "siem", "--siem-streaming", "--since", "3d", "--limit", "3"
+    )
+    assert run.code == 0, run.stderr
+    gaps = [line for line in run.stderr.splitlines() if line.startswith("gap: ")]
+    assert len(gaps) == 1, run.stderr
+    assert gaps[0].endswith(": older than the 23 hours 50 minutes Mimecast serves for siem-streaming")
+    assert ", 1 gap, " in run.stderr
+
+
 def test_a_reader_that_stops_early_ends_the_command_quietly(
     simulator: SimulatorProcess, tmp_path: Path
 ) -> None:
