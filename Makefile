@@ -16,9 +16,10 @@ $(STAMP): pyproject.toml
 # Debian packages, installed when missing (CI runs as root on a clean machine): `apt-get update`
 # once, then one install. Each entry is `package` (installed when no binary has its name),
 # `package:binary` (when that binary is missing) or `package:-` (a package without a binary: when
-# dpkg does not list it as installed). redis-server for the stack and every integration test, chromium for the Collection page's
-# browser tests (Playwright drives the system browser), rsyslog and its GnuTLS driver for the
-# syslog destination's tests.
+# dpkg does not list it as installed). redis-server for the stack and every integration test,
+# chromium for the Collection page's browser tests (Playwright drives the system browser),
+# docker-compose (Compose 1.29, no engine needed) to parse and resolve docker-compose.yml in the
+# tests, rsyslog and its GnuTLS driver for the syslog destination's tests.
 define debian_packages
 	@missing=""; for entry in $(1); do name=$${entry%%:*}; check=$${entry#*:}; \
 	  if [ "$$check" = "-" ]; then dpkg -s $$name 2>/dev/null | grep -q '^Status: install ok installed' \
@@ -35,7 +36,7 @@ types: $(STAMP)
 	$(BIN)/mypy core simulator cli api worker tasks bench
 
 test: $(STAMP) lint types
-	$(call debian_packages,redis-server chromium rsyslog:rsyslogd rsyslog-gnutls:-)
+	$(call debian_packages,redis-server chromium docker-compose rsyslog:rsyslogd rsyslog-gnutls:-)
 	$(BIN)/pytest -n 2
 
 run: $(STAMP)

@@ -39,6 +39,7 @@ from core.store import counters, keys
 from core.store.coordination import Coordination
 from core.store.counters import Counters
 from core.store.destinations import BATCHES, FAILURES, RECORDS, SEND_MS, SENDS
+from core.store.destinations import COUNTERS as DESTINATION_COUNTERS
 from core.store.sources import SourceStore
 
 PREFIX = "mimecast_source"
@@ -47,6 +48,7 @@ COUNTERS = {
     counters.PAGES_FETCHED: "Pages (or SIEM file chunks) read from Mimecast.",
     counters.ERRORS: "Failed fetches or forwards, by error type.",
     counters.QUARANTINED_LINES: "Malformed records or lines kept aside instead of forwarded.",
+    counters.THROTTLE_WAITS: "Fetches that waited out a 429 another unit on the same client id met.",
     BATCHES: "Batches a destination accepted, by destination and type.",
     RECORDS: "Records a destination accepted, by destination and type.",
     FAILURES: "Failed writes to a destination, by destination, type and kind of failure.",
@@ -84,7 +86,7 @@ class RedisCollector(Collector):
         for name, documentation in COUNTERS.items():
             family = Metric(f"{PREFIX}_{name}", documentation, "counter")
             for labels, value in sorted(self._counters.read(name).items()):
-                shown = _labels(dict(labels)) if name in counters.NAMES else dict(labels)
+                shown = dict(labels) if name in DESTINATION_COUNTERS else _labels(dict(labels))
                 family.add_sample(f"{PREFIX}_{name}_total", shown, value)
             yield family
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pydantic.config import JsonDict
 
 from core.mimecast.streams import Collection
+from core.mimecast.windows import collect_start
 from core.models import CollectorConfig, FieldValue, ProcessingRule, SourceConfig
 from core.sinks import specs
 from core.store.secrets import MASK
@@ -31,6 +32,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Documented in the OpenAPI document (the validators below enforce them with better messages).
 NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 TEXT_PATTERN = r"^[^\x00-\x08\x0b-\x1f\x7f]*$"
+COLLECT_FROM_PATTERN = (
+    r"^([1-9][0-9]{0,5}[mhdw]|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(Z|[+-][0-9]{2}:?[0-9]{2}))$"
+)
 NO_SPACE_PATTERN = r"^[^\s\x00-\x1f\x7f]+$"
 FIELDS_SCHEMA: JsonDict = {
     "type": "object",
@@ -135,6 +139,18 @@ class SourceConfigIn(BaseModel):
         json_schema_extra={"items": {"type": "string", "enum": list(COLLECTIONS)}},
     )
     filters: list[FilterIn] = Field(default_factory=list, max_length=MAX_FILTERS)
+    # Where new streams start: an ISO 8601 time with a zone, or a duration back (`90m`, `12h`, `7d`, `2w`).
+    collectFrom: str | None = Field(
+        default=None, min_length=2, max_length=64, json_schema_extra={"pattern": COLLECT_FROM_PATTERN}
+    )
+
+    @field_validator("collectFrom")
+    @classmethod
+    def _collect_from(cls, value: str | None) -> str | None:
+        if value is not None:
+            collect_start(value, datetime.now(UTC))  # ValueError names what is wrong
+            return value.strip()
+        return value
 
     @field_validator("name")
     @classmethod
@@ -190,6 +206,7 @@ class SourceConfigIn(BaseModel):
             category=self.category,
             fields=tuple(self.fields.items()),
             filters=tuple(rule.to_rule() for rule in self.filters),
+            collect_from=self.collectFrom,
         )
 
     def new_secret(self) -> str | None:

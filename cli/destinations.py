@@ -1,9 +1,10 @@
 """`mimecast-source destinations ...`: managed destinations through the management API.
 
-Like `sources`, it talks to a running API over HTTP (`--api-url`, `--access-id`, `--access-key`),
-prints text or `--json`, and uses the same exit codes. A destination is named by its id or its
-name. Files hold `{"destination": {"name", "type", "config"}}` or just the inner object; secrets in
-a config come back as ******** and an update that sends ******** back keeps the stored secret.
+Like `sources` (see `cli/management.py`), it talks to a running API over HTTP (`--api-url`,
+`--access-id`, `--access-key`), prints text or `--json`, and uses the same exit codes. A
+destination is named by its id or its name. Files hold `{"destination": {"name", "type",
+"config"}}` or just the inner object; secrets in a config come back as ******** and an update that
+sends ******** back keeps the stored secret.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import click
 
-from cli.sources import CONFIG_FILE, EXIT_CODES, NOT_FOUND, USAGE, Api, Failure, _api, _emit, api_options
+from cli.management import CONFIG_FILE, EXIT_CODES, NOT_FOUND, USAGE, Api, Failure, api_options, connect, emit
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -54,9 +55,9 @@ def destinations() -> None:
 @api_options
 def list_destinations(as_json: bool, **options: Any) -> None:
     """One line per destination: id, name, type, health."""
-    found = _api(options).call("GET", "/destinations")
+    found = connect(options).call("GET", "/destinations")
     if as_json:
-        _emit(found)
+        emit(found)
         return
     for destination in found["destinations"]:
         click.echo(_line(destination))
@@ -67,9 +68,9 @@ def list_destinations(as_json: bool, **options: Any) -> None:
 @api_options
 def show(destination: str, as_json: bool, **options: Any) -> None:
     """A destination's config (secrets masked) and health."""
-    found = _find(_api(options), destination)
+    found = _find(connect(options), destination)
     if as_json:
-        _emit({"destination": found})
+        emit({"destination": found})
         return
     click.echo(_line(found))
     click.echo(json.dumps(found["config"], indent=2))
@@ -80,9 +81,9 @@ def show(destination: str, as_json: bool, **options: Any) -> None:
 @api_options
 def create(path: Path, as_json: bool, **options: Any) -> None:
     """Create a destination from a JSON file."""
-    made = _api(options).call("POST", "/destinations", _read(path))
+    made = connect(options).call("POST", "/destinations", _read(path))
     if as_json:
-        _emit(made)
+        emit(made)
         return
     click.echo(_line(made["destination"]))
 
@@ -94,11 +95,11 @@ def create(path: Path, as_json: bool, **options: Any) -> None:
 def update(destination: str, path: Path, as_json: bool, **options: Any) -> None:
     """Replace a destination's name, type and config from a JSON file (******** keeps a secret)."""
     body = _read(path)
-    api = _api(options)
+    api = connect(options)
     found = _find(api, destination)
     made = api.call("PUT", f"/destinations/{found['id']}", body)
     if as_json:
-        _emit(made)
+        emit(made)
         return
     click.echo(_line(made["destination"]))
 
@@ -108,10 +109,10 @@ def update(destination: str, path: Path, as_json: bool, **options: Any) -> None:
 @api_options
 def delete(destination: str, as_json: bool, **options: Any) -> None:
     """Delete a destination; refused (exit 4) while a collector routes to it."""
-    api = _api(options)
+    api = connect(options)
     found = _find(api, destination)
     api.call("DELETE", f"/destinations/{found['id']}")
     if as_json:
-        _emit({})
+        emit({})
         return
     click.echo(f"deleted {found['id']}\t{found['name']}")

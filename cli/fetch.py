@@ -155,10 +155,14 @@ def _collect(spec: StreamSpec, bounds: Bounds, clock: Clock) -> Tally:
         flow = TokenFlow(MemoryTokenCache(clock), client.request_token, clock)
         fetcher = Fetcher(Session(client, flow, credentials), BatchFileReader(client), clock)
         now = clock.now()
+        skipped = 0
         if bounds.since is not None and (gap := reach_gap(spec, bounds.since, now)) is not None:
             _say(f"gap: {gap.what}: {gap.reason}")
+            skipped = 1
         cursor = initial_cursor(spec, now, since=bounds.since, until=bounds.until)
-        return read(fetcher, spec, cursor, bounds, clock)
+        tally = read(fetcher, spec, cursor, bounds, clock)
+        tally.gaps += skipped  # the summary counts every `gap:` line printed
+        return tally
 
 
 @click.command()
@@ -192,6 +196,10 @@ def fetch(
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
     _say(
-        f"{collection}: {tally.records} records in {tally.pages} pages, "
-        f"{tally.gaps} gaps, {tally.quarantined} quarantined lines"
+        f"{collection}: {_many(tally.records, 'record')} in {_many(tally.pages, 'page')}, "
+        f"{_many(tally.gaps, 'gap')}, {_many(tally.quarantined, 'quarantined line')}"
     )
+
+
+def _many(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"

@@ -6,6 +6,7 @@ import click
 
 from cli.access_keys import access_key
 from cli.api import api
+from cli.collectors import collectors
 from cli.destinations import destinations
 from cli.fetch import fetch
 from cli.run import run
@@ -24,6 +25,7 @@ main.add_command(run)
 main.add_command(api)
 main.add_command(access_key)
 main.add_command(fetch)
+main.add_command(collectors)
 main.add_command(sources)
 main.add_command(health)
 main.add_command(destinations)

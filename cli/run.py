@@ -5,7 +5,10 @@ simulator (demo only), the API with the Collection page, one worker, beat and Fl
 (the default unless MIMECAST_BASE_URL or MIMECAST_GATEWAY is set) it also creates a collector and a
 source from `examples/mimecast-source.json`, pointed at the simulator. A SECRETS_KEY and the API
 credentials are made once and kept in VAR (`secrets.key`, `demo.env`). Records go to VAR/out.
-Ctrl-C (or SIGTERM) stops every child, Redis last; one child dying stops the rest.
+Ctrl-C (or SIGTERM) stops every child, Redis last; one child dying stops the rest. SIGINT is
+handled even when the shell started us with it ignored (a script's `make run &`), and the children
+die with the supervisor even when it is killed with SIGKILL (see `cli/supervisor.py`). A port
+already in use stops the start before anything runs, naming the process that holds it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 import click
 import httpx
 
+from cli.ports import in_use
 from cli.supervisor import Supervisor, wait_for
 
 CLI = "from cli.main import main; main()"
@@ -151,6 +155,8 @@ def run(
     """Run the whole stack locally: Redis, the simulator, the API, a worker, beat and Flower."""
     from cryptography.fernet import Fernet
 
+    # Both explicitly: a process started with SIGINT ignored keeps it ignored unless told otherwise.
+    signal.signal(signal.SIGINT, _raise_interrupt)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     var = Path(var_dir)
     var.mkdir(parents=True, exist_ok=True)
@@ -172,9 +178,22 @@ def run(
         "SINK_URL": os.environ.get("SINK_URL") or f"file://{var_dir.rstrip('/')}/out",
         "FLOWER_BASIC_AUTH": os.environ.get("FLOWER_BASIC_AUTH") or f"{access_id}:{access_key}",
     }
+    if "REDIS_URL" not in os.environ:
+        env["REDIS_PASSWORD"] = ""  # our own Redis has none, whatever .env says for compose
     if demo:
         env.update({"MIMECAST_BASE_URL": sim_url, "SIM_HOST": "127.0.0.1", "SIM_PORT": str(simulator_port)})
         env.setdefault("POLL_INTERVAL_SECONDS", "60")
+    wanted = {
+        "API": (api_port, "--api-port / API_PORT"),
+        "Flower": (flower_port, "--flower-port / FLOWER_PORT"),
+    }
+    if demo:
+        wanted["simulator"] = (simulator_port, "--simulator-port / SIM_PORT")
+    if "REDIS_URL" not in os.environ:
+        wanted["redis"] = (redis_port, "--redis-port / RUN_REDIS_PORT")
+    problems = in_use(wanted)
+    if problems:
+        raise click.ClickException("\n".join(problems))
     python = sys.executable
     celery = [python, "-m", "celery", "-A", "worker"]
     supervisor = Supervisor(var / "logs")

@@ -1,15 +1,19 @@
 """A small supervisor of child processes for `mimecast-source run`.
 
 Each child runs in its own process group, so Ctrl-C in a terminal reaches only the supervisor,
-which stops the children in order, and a child's own children (Celery's pool) go with it.
+which stops the children in order, and a child's own children (Celery's pool) go with it. Each
+child also asks Linux for a parent-death signal (prctl PR_SET_PDEATHSIG): if the supervisor itself
+dies, even by SIGKILL, every child gets SIGTERM at once, so nothing is left holding the ports.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +24,25 @@ import httpx
 
 STOP_SECONDS = 30.0
 READY_SECONDS = 90.0
+LOG_TAIL_LINES = 5
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+def _die_with(parent: int) -> Callable[[], None]:
+    """The child's first act after fork: SIGTERM when `parent` dies, default SIGINT and SIGTERM."""
+
+    def prepare() -> None:
+        # Dispositions set to "ignore" survive exec: a supervisor started where SIGINT is ignored
+        # (a script's `cmd &`) would otherwise pass that on to every child.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if _LIBC is not None:
+            _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the supervisor died before prctl took hold
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return prepare
 
 
 class StartFailed(click.ClickException):
@@ -38,7 +61,15 @@ class Supervisor:
         with (self.log_dir / f"{name}.log").open("ab") as log:
             # Its own process group: Ctrl-C reaches only this supervisor, which stops the children
             # in order; and a child's own children (Celery's pool) can be stopped with it.
-            process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, process_group=0)
+            process = subprocess.Popen(
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                process_group=0,
+                # preexec_fn is safe here: the supervisor runs no threads.
+                preexec_fn=_die_with(os.getpid()),
+            )
         self.children.append((name, process))
         return process
 
@@ -87,7 +118,8 @@ def wait_for(check: Callable[[], bool], supervisor: Supervisor, what: str, log: 
     while time.monotonic() < deadline:
         dead = supervisor.exited()
         if dead is not None:
-            raise StartFailed(f"{dead} exited during start; see {supervisor.log_dir / dead}.log")
+            path = supervisor.log_dir / f"{dead}.log"
+            raise StartFailed(f"{dead} exited during start; see {path}{_tail(path)}")
         try:
             if check():
                 return
@@ -97,3 +129,12 @@ def wait_for(check: Callable[[], bool], supervisor: Supervisor, what: str, log: 
     raise StartFailed(
         f"{what} did not answer within {READY_SECONDS:.0f}s; see {supervisor.log_dir / log}.log"
     )
+
+
+def _tail(path: Path) -> str:
+    """The last lines of a child's log, indented, to show with its failure."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+    except OSError:
+        return ""
+    return "".join(f"\n  {line[:300]}" for line in lines)

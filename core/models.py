@@ -67,14 +67,24 @@ class Record:
         return cls(id=data["id"], collection=data["collection"], kind=data["kind"], text=data["text"])
 
 
+# Where a client puts the response headers a request asks to keep (`Request.keep_headers`), in the
+# JSON object it returns: names in lower case. No Mimecast answer has a key of this name.
+KEPT_HEADERS = "@headers"
+
+
 @dataclass(frozen=True)
 class Request:
-    """One call to the Mimecast API, relative to the gateway's base URL."""
+    """One call to the Mimecast API, relative to the gateway's base URL.
+
+    `keep_headers` names response headers the caller needs (the threat-intel feed pages by one);
+    the client returns them under `KEPT_HEADERS` in the answer's JSON object.
+    """
 
     method: str
     path: str
     params: tuple[tuple[str, str], ...] = ()
     body: JsonObject | None = None
+    keep_headers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -316,6 +326,9 @@ class SourceConfig:
     category: str | None = None
     fields: tuple[tuple[str, FieldValue], ...] = ()
     filters: tuple[ProcessingRule, ...] = ()
+    # How far back a new stream starts: an ISO 8601 time or a duration such as `7d`, as given
+    # (read by `core.mimecast.windows.collect_start`); None for each collection's own lookback.
+    collect_from: str | None = None
 
     @property
     def siem_forward(self) -> bool:
@@ -333,6 +346,8 @@ class SourceConfig:
         }
         if self.filters:
             config["filters"] = [rule.to_json() for rule in self.filters]
+        if self.collect_from is not None:
+            config["collectFrom"] = self.collect_from
         return config
 
     @classmethod
@@ -345,6 +360,7 @@ class SourceConfig:
             category=data.get("category"),
             fields=_fields_from(data.get("fields")),
             filters=tuple(ProcessingRule.from_json(rule) for rule in data.get("filters") or ()),
+            collect_from=data.get("collectFrom"),
         )
 
 

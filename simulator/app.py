@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from simulator import api_routes, control, siem_routes
+from simulator import api_routes, control, feed_routes, siem_routes
 from simulator.settings import SimulatorSettings
 from simulator.state import Simulation
 
@@ -48,6 +48,15 @@ def create_app(settings: SimulatorSettings) -> Starlette:
         Route("/api/dlp/get-logs", api_routes.endpoint("dlp"), methods=["POST"]),
         Route("/api/audit/get-audit-events", api_routes.endpoint("audit"), methods=["POST"]),
         Route("/api/gateway/get-hold-message-list", api_routes.endpoint("hold"), methods=["POST"]),
+        Route("/api/ttp/url/get-logs", api_routes.endpoint("url"), methods=["POST"]),
+        Route("/api/ttp/attachment/get-logs", api_routes.endpoint("attachment"), methods=["POST"]),
+        Route("/api/ttp/impersonation/get-logs", api_routes.endpoint("impersonation"), methods=["POST"]),
+        Route("/api/archive/get-archive-search-logs", api_routes.endpoint("archive"), methods=["POST"]),
+        # A separate documented endpoint with the same request and records (spec-more 5.3).
+        Route("/api/archive/get-search-logs", api_routes.endpoint("archive"), methods=["POST"]),
+        Route("/api/gateway/get-held-release-logs", api_routes.endpoint("release"), methods=["POST"]),
+        Route("/api/ttp/threat-intel/get-feed", feed_routes.feed_page, methods=["POST"]),
+        Route("/siem/v1/batch/events/ci", siem_routes.ci_batch_page, methods=["GET"]),
         *control.ROUTES,
     ]
     app = Starlette(routes=routes)

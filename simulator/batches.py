@@ -28,6 +28,7 @@ class BatchFile:
     type_index: int
     part: int
     published_ms: int
+    prefix: str = ""  # names the family: "" for SIEM (cg), "ci-" for Cloud Integrated
 
     @property
     def key(self) -> PublicationKey:
@@ -35,17 +36,23 @@ class BatchFile:
 
     @property
     def name(self) -> str:
-        return f"{self.period}-{self.type_index}-{self.part}"
-
-    @property
-    def log_type(self) -> str:
-        return SIEM_TYPES[self.type_index]
+        return f"{self.prefix}{self.period}-{self.type_index}-{self.part}"
 
 
 class BatchStore:
     """The files of one dataset, their contents (built once, cached) and URL signatures."""
 
-    def __init__(self, settings: SimulatorSettings, dataset: Dataset, secret: bytes) -> None:
+    def __init__(
+        self,
+        settings: SimulatorSettings,
+        dataset: Dataset,
+        secret: bytes,
+        *,
+        collection: str = "siem",
+        types: tuple[str, ...] = SIEM_TYPES,
+        prefix: str = "",
+    ) -> None:
+        self.collection, self.types, self.prefix = collection, types, prefix
         self.settings = settings
         self.dataset = dataset
         self.period_ms = settings.batch_period_minutes * MINUTE_MS
@@ -58,36 +65,36 @@ class BatchStore:
         self._lock = Lock()
 
     def period_records(self, period: int, type_index: int) -> list[Record]:
-        kind = SIEM_TYPES[type_index]
+        kind = self.types[type_index]
         first_minute = period * self.period_ms // MINUTE_MS
         minutes = range(first_minute, first_minute + self.period_ms // MINUTE_MS)
         return [
             record
             for minute in minutes
-            for record in self.dataset.minute("siem", minute)
+            for record in self.dataset.minute(self.collection, minute)
             if record.kind == kind
         ]
 
     def _period_files(self, period: int) -> tuple[BatchFile, ...]:
         files = []
         first_minute = period * self.period_ms // MINUTE_MS
-        counts = [0] * len(SIEM_TYPES)
+        counts = [0] * len(self.types)
         for minute in range(first_minute, first_minute + self.period_ms // MINUTE_MS):
-            for record in self.dataset.minute("siem", minute):
-                counts[SIEM_TYPES.index(record.kind)] += 1
+            for record in self.dataset.minute(self.collection, minute):
+                counts[self.types.index(record.kind)] += 1
         for type_index, count in enumerate(counts):
             parts = -(-count // self.settings.batch_max_lines)
             for part in range(parts):
                 jitter = self._jitter(period, type_index, part)
-                files.append(
-                    BatchFile(period, type_index, part, (period + 1) * self.period_ms + self.lag_ms + jitter)
-                )
+                published = (period + 1) * self.period_ms + self.lag_ms + jitter
+                files.append(BatchFile(period, type_index, part, published, self.prefix))
         return tuple(files)
 
     def _jitter(self, period: int, type_index: int, part: int) -> int:
         if self.jitter_ms == 0:
             return 0
-        digest = hashlib.blake2b(f"{self.dataset.seed}:{period}:{type_index}:{part}".encode(), digest_size=8)
+        material = f"{self.dataset.seed}:{self.prefix}{period}:{type_index}:{part}"
+        digest = hashlib.blake2b(material.encode(), digest_size=8)
         return int.from_bytes(digest.digest()) % self.jitter_ms
 
     def retention_start(self, now_ms: int) -> int:
@@ -129,8 +136,10 @@ class BatchStore:
         return file.published_ms <= now_ms and retained
 
     def find(self, name: str) -> BatchFile | None:
+        if not name.startswith(self.prefix) or (not self.prefix and not name[:1].isdigit()):
+            return None
         try:
-            period, type_index, part = (int(piece) for piece in name.split("-"))
+            period, type_index, part = (int(piece) for piece in name.removeprefix(self.prefix).split("-"))
         except ValueError:
             return None
         for file in self.period_files(period):

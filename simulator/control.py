@@ -144,11 +144,12 @@ async def corrupt_file(request: Request, sim: Simulation) -> Response:
     body = dict(await _json(request))
     target = str(body.pop("file"))
     name = urlparse(target).path.rsplit("/", 1)[-1].removesuffix(".json.gz")
-    file = sim.batches.find(name)
+    store = sim.ci_batches if name.startswith(sim.ci_batches.prefix) else sim.batches
+    file = store.find(name)
     if file is None:
         raise ValueError(f"no batch file {name!r}")
     sim.faults.corrupt(file.name, CORRUPTION.validate_python(body))
-    ids = [record.id for record in sim.batches.records(file)]
+    ids = [record.id for record in store.records(file)]
     return json_response({"file": file.name, "recordIds": ids})
 
 

@@ -8,44 +8,19 @@ as serialized JSON, ready to be joined into responses and files.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import random
-import zlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from simulator import records
+from simulator.log_dataset import LogBuilders
+from simulator.rows import MINUTE_MS, SEQ_PER_MINUTE, Record, dump, opaque_id
+
+__all__ = ["MINUTE_MS", "SEQ_PER_MINUTE", "Dataset", "Record", "opaque_id", "seq_bounds_for_time"]
 from simulator.clock import api_time
 from simulator.settings import SimulatorSettings
-
-SEQ_PER_MINUTE = 100_000
-MINUTE_MS = 60_000
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One record as stored: its time, order, ground-truth id, log type and serialized JSON."""
-
-    ts: int
-    seq: int
-    id: str
-    kind: str
-    raw: bytes
-    until: int = 0  # held messages: when the message is released (epoch ms)
-
-    def as_dict(self) -> dict[str, object]:
-        result: dict[str, object] = json.loads(self.raw)
-        return result
-
-
-def opaque_id(prefix: bytes, *parts: object) -> str:
-    """A stable id that looks like Mimecast's (URL-safe base64 of zlib data, `eN...`)."""
-    text = prefix + b":" + ":".join(str(part) for part in parts).encode()
-    return base64.urlsafe_b64encode(zlib.compress(text, 9)).decode().rstrip("=")
 
 
 def _digest(*parts: object) -> str:
@@ -62,6 +37,7 @@ class Dataset:
         self.account_id = f"C{_digest(self.seed, 'account')[:4].upper()}"
         self.partition = int(_digest(self.seed, "partition"), 16) % 256
         self.minute = lru_cache(maxsize=200_000)(self._build_minute)
+        self.logs = LogBuilders(self.seed, self.account_id, (self.partition + 1) % 256, self._times)
 
     def _rng(self, collection: str, minute: int) -> random.Random:
         return random.Random(f"{self.seed}:{collection}:{minute}")
@@ -80,6 +56,7 @@ class Dataset:
             "dlp": self._dlp,
             "auditEvent": self._audit,
             "holdMessageList": self._hold,
+            **self.logs.builders,
         }[collection]
         return tuple(build(rng, minute, count))
 
@@ -143,7 +120,7 @@ class Dataset:
 
 
 def _dump(record: Mapping[str, object]) -> bytes:
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
+    return dump(record)
 
 
 def seq_bounds_for_time(from_ms: int, to_ms: int) -> tuple[int, int]:

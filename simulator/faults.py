@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from threading import Lock
 from typing import Any, Literal
 
-ROUTES = ("token", "batch", "files", "streaming", "dlp", "audit", "hold")
-API_ROUTES = ("dlp", "audit", "hold")  # the routes with the meta/data/fail envelope
+API_ROUTES = (  # the routes with the meta/data/fail envelope (the feed answers "no results" with one)
+    "dlp", "audit", "hold", "url", "attachment", "impersonation", "archive", "release", "feed",
+)  # fmt: skip
+ROUTES = ("token", "batch", "files", "streaming", "ci", *API_ROUTES)
 FaultKind = Literal["status", "rate_limit", "slow", "drop", "fail_200"]
 
 

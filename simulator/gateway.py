@@ -89,9 +89,11 @@ async def scripted_fault(sim: Simulation, route: str) -> Response | None:
 
 
 async def admit(
-    sim: Simulation, request: Request, route: str
+    sim: Simulation, request: Request, route: str, collection: str | None = None
 ) -> tuple[Client | None, dict[str, str], Response | None]:
-    """Run the gate for an API call: the client, the quota headers to add, or the refusal."""
+    """Run the gate for an API call: the client, the quota headers to add, or the refusal.
+
+    The permission checked is the route's collection, or `collection` for a route serving several."""
     refusal = await scripted_fault(sim, route)
     if refusal is not None:
         return None, {}, refusal
@@ -102,7 +104,7 @@ async def admit(
         return None, {}, gateway_fail(401, "token_verification_failed", "Token verification failed")
     if issued.expires_ms <= sim.clock.now_ms():
         return None, {}, gateway_fail(401, "token_expired", "Token has expired")
-    if COLLECTION_OF_ROUTE[route] not in client.collections:
+    if (collection or COLLECTION_OF_ROUTE[route]) not in client.collections:
         return None, {}, gateway_fail(403, "app_forbidden", "Forbidden to perform the requested operation")
     quota = sim.quotas.spend(client.client_id, route, sim.clock.now_ms())
     headers = quota.headers()

@@ -18,7 +18,7 @@ class BadToken(ValueError):
 
 
 def encode(route: str, state: dict[str, Any]) -> str:
-    payload = json.dumps({"route": route, **state}, separators=(",", ":"), sort_keys=True).encode()
+    payload = json.dumps({**state, "@route": route}, separators=(",", ":"), sort_keys=True).encode()
     return base64.urlsafe_b64encode(zlib.compress(payload, 9)).decode().rstrip("=")
 
 
@@ -28,6 +28,6 @@ def decode(route: str, token: str) -> dict[str, Any]:
         state = json.loads(zlib.decompress(base64.urlsafe_b64decode(padded)))
     except (binascii.Error, zlib.error, ValueError) as error:
         raise BadToken("page token is not valid") from error
-    if not isinstance(state, dict) or state.pop("route", None) != route:
+    if not isinstance(state, dict) or state.pop("@route", None) != route:
         raise BadToken("page token does not belong to this endpoint")
     return state

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-COLLECTIONS = ("siem", "dlp", "auditEvent", "holdMessageList")
+COLLECTIONS = (
+    "siem", "dlp", "auditEvent", "holdMessageList", "ttpUrl", "ttpAttachment", "ttpImpersonation",
+    "archiveSearch", "holdReleaseLog", "cloudIntegrated", "threatIntelCustomer", "threatIntelGrid",
+)  # fmt: skip
 
 
 class SimulatorSettings(BaseSettings):
@@ -47,6 +51,22 @@ class SimulatorSettings(BaseSettings):
         default=0.3, ge=0, le=1, description="share of streaming pages repeating a record"
     )
     empty_last_page: bool = Field(default=False, description="/api: last page keeps a placeholder `next`")
+    empty_window_flat: bool = Field(
+        default=False,
+        description='/api logs: an empty window is `data: []` rather than `data: [{"<key>": []}]`',
+    )
+    # Audit events, the hold list, archive search and release logs have no order option; the real
+    # order is unconfirmed (newest first in recorded pages), so it is switchable.
+    listing_order: Literal["newest_first", "oldest_first"] = "newest_first"
+    # Late arrivals: this share of the records of `late_collections` appears only 1 to `late_minutes`
+    # minutes after its timestamp (as Mimecast indexing late); the ground truth counts it from then.
+    late_share: float = Field(default=0.0, ge=0, le=1)
+    late_minutes: float = Field(default=8.0, ge=0)
+    late_collections: tuple[str, ...] = ("dlp", "auditEvent")
+    # Threat-intel feed: objects per page (whole triples), and how its last page ends: without the
+    # next-token header, or repeating the token it was asked with (the two readings of spec-more 7.2).
+    feed_page_objects: int = Field(default=300, ge=3)
+    feed_last_token: Literal["absent", "repeat"] = "absent"  # noqa: S105 - not a secret
     hold_minutes_min: int = 20
     hold_minutes_max: int = 360
     # Quotas per client and endpoint: (requests, window seconds); `quota_api` applies to each /api route.

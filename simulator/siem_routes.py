@@ -1,4 +1,5 @@
-"""`GET /siem/v1/batch/events/cg`, the batch files it points to, and `GET /siem/v1/events/cg`."""
+"""`GET /siem/v1/batch/events/cg` and `/ci` (Cloud Integrated), the batch files they point to, and
+`GET /siem/v1/events/cg`."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from simulator import pagetokens
-from simulator.batches import BatchFile
+from simulator.batches import BatchFile, BatchStore
 from simulator.clock import iso_ms, parse_time
 from simulator.dataset import SEQ_PER_MINUTE, Record, seq_bounds_for_time
 from simulator.gateway import admit, json_response, scripted_fault, siem_error
@@ -30,14 +31,15 @@ class BadRequest(ValueError):
     """A request the SIEM endpoints answer with 400 and an `error` object."""
 
 
-def _types(value: str | None) -> list[int]:
+def _types(value: str | None, known: tuple[str, ...] = SIEM_TYPES) -> list[int]:
+    """Type indexes asked for: one type, a comma-separated list, or (left out) every type."""
     if not value:
-        return list(range(len(SIEM_TYPES)))
+        return list(range(len(known)))
     wanted = [part.strip() for part in value.split(",") if part.strip()]
-    unknown = [name for name in wanted if name not in SIEM_TYPES]
+    unknown = [name for name in wanted if name not in known]
     if unknown:
-        raise BadRequest(f"Unknown type: {', '.join(unknown)}. Allowed: {', '.join(SIEM_TYPES)}")
-    return sorted({SIEM_TYPES.index(name) for name in wanted})
+        raise BadRequest(f"Unknown type: {', '.join(unknown)}. Allowed: {', '.join(known)}")
+    return sorted({known.index(name) for name in wanted})
 
 
 def _page_size(value: str | None, default: int, cap: int) -> int:
@@ -66,12 +68,23 @@ def _midnight_ms(day: date) -> int:
 
 
 async def batch_page(request: Request) -> Response:
+    """`/siem/v1/batch/events/cg`: SIEM batch file listings."""
     sim: Simulation = request.app.state.sim
-    _client, headers, refusal = await admit(sim, request, "batch")
+    return await _listing_page(request, sim, sim.batches, "batch")
+
+
+async def ci_batch_page(request: Request) -> Response:
+    """`/siem/v1/batch/events/ci`: Cloud Integrated batch file listings, the same way."""
+    sim: Simulation = request.app.state.sim
+    return await _listing_page(request, sim, sim.ci_batches, "ci")
+
+
+async def _listing_page(request: Request, sim: Simulation, store: BatchStore, route: str) -> Response:
+    _client, headers, refusal = await admit(sim, request, route)
     if refusal is not None:
         return refusal
     try:
-        query = _batch_query(sim, request)
+        query = _batch_query(sim, request, store, route)
         size = _page_size(
             request.query_params.get("pageSize"), query.get("pageSize", BATCH_MAX_PAGE), BATCH_MAX_PAGE
         )
@@ -79,24 +92,24 @@ async def batch_page(request: Request) -> Response:
         return siem_error(400, "InvalidRequest", str(error), headers)
     now = sim.clock.now_ms()
     after = tuple(query["after"]) if query["after"] else None
-    found = sim.batches.published(now, after, set(query["types"]), query["from"], query["until"])
+    found = store.published(now, after, set(query["types"]), query["from"], query["until"])
     page, more = found[:size], len(found) > size
     query["pageSize"] = size  # a token-only request (or @nextPage alone) keeps the page size
     if page:
         query["after"] = list(page[-1].key)
     expires = now + sim.options.batch_url_ttl_seconds * 1000
-    value = [_listing(sim, request, file, now, expires) for file in page]
+    value = [_listing(sim, store, request, file, now, expires) for file in page]
     if len(value) >= 2 and _chance(sim.dataset.seed, "dup", page[0].key) < sim.options.duplicate_url_rate:
         value.insert(1 + len(value) // 2, value[0])
-    body = {"value": value, "@nextPage": pagetokens.encode("batch", query), "isCaughtUp": not more}
+    body = {"value": value, "@nextPage": pagetokens.encode(route, query), "isCaughtUp": not more}
     return json_response(body, 200, headers)
 
 
-def _batch_query(sim: Simulation, request: Request) -> dict[str, Any]:
+def _batch_query(sim: Simulation, request: Request, store: BatchStore, route: str) -> dict[str, Any]:
     token = request.query_params.get("nextPage")
     if token:
         try:
-            return pagetokens.decode("batch", token)
+            return pagetokens.decode(route, token)
         except pagetokens.BadToken as error:
             raise BadRequest(f"nextPage: {error}") from None
     now = sim.clock.now_ms()
@@ -115,13 +128,15 @@ def _batch_query(sim: Simulation, request: Request) -> dict[str, Any]:
         if end_day < start_day:
             raise BadRequest("dateRangeEndsAt is before dateRangeStartsAt")
         until = _midnight_ms(end_day + timedelta(days=1))
-    types = _types(request.query_params.get("type"))
+    types = _types(request.query_params.get("type"), store.types)
     return {"types": types, "from": _midnight_ms(start_day), "until": until, "after": None}
 
 
-def _listing(sim: Simulation, request: Request, file: BatchFile, now: int, expires: int) -> dict[str, Any]:
+def _listing(
+    sim: Simulation, store: BatchStore, request: Request, file: BatchFile, now: int, expires: int
+) -> dict[str, Any]:
     url, expiry = signed_url(sim, request, file.name, now, expires)
-    return {"url": url, "size": len(sim.batches.body(file)), "expiry": expiry}
+    return {"url": url, "size": len(store.body(file)), "expiry": expiry}
 
 
 def signed_url(sim: Simulation, request: Request, name: str, now: int, expires: int) -> tuple[str, str]:
@@ -156,9 +171,10 @@ async def batch_file(request: Request) -> Response:
     name = request.path_params["name"]
     ours = request.path_params["account"] == sim.dataset.account_id
     bulk = sim.bulk.files.get(name) if ours else None
-    file = sim.batches.find(name) if ours and bulk is None else None
+    store = sim.ci_batches if name.startswith(sim.ci_batches.prefix) else sim.batches
+    file = store.find(name) if ours and bulk is None else None
     now = sim.clock.now_ms()
-    if bulk is None and (file is None or not sim.batches.available(file, now)):
+    if bulk is None and (file is None or not store.available(file, now)):
         return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
     params = request.query_params
     signed_at, ttl = params.get("X-Amz-Date", ""), params.get("X-Amz-Expires", "")
@@ -171,17 +187,17 @@ async def batch_file(request: Request) -> Response:
     if bulk is not None:
         return StreamingResponse(sim.bulk.gzip(bulk), 200, media_type="application/gzip")
     assert file is not None
-    body = sim.batches.body(file)
+    body = store.body(file)
     corruption = sim.faults.corruption_for(file.name)
     if corruption is not None:
-        body = _corrupt(sim, file, body, corruption.mode, corruption.line)
+        body = _corrupt(store, file, body, corruption.mode, corruption.line)
     return Response(body, 200, media_type="application/gzip", headers={"ETag": hashlib.md5(body).hexdigest()})  # noqa: S324
 
 
-def _corrupt(sim: Simulation, file: BatchFile, body: bytes, mode: str, line: int) -> bytes:
+def _corrupt(store: BatchStore, file: BatchFile, body: bytes, mode: str, line: int) -> bytes:
     if mode == "truncate":
         return body[: max(len(body) // 2, 10)]
-    lines = sim.batches.lines(file)
+    lines = store.lines(file)
     position = min(line, len(lines))
     broken = [*lines[:position], b'{"type":"receipt","broken": ', *lines[position:]]
     return gzip.compress(b"".join(item + b"\n" for item in broken), mtime=0)
@@ -273,4 +289,4 @@ def _instant(value: str, name: str) -> int:
         raise BadRequest(f"{name} must be ISO 8601 such as 2025-01-01T12:30:45.000Z, got {value!r}") from None
 
 
-__all__ = ["FILE_PREFIX", "SEQ_PER_MINUTE", "batch_file", "batch_page", "stream_page"]
+__all__ = ["FILE_PREFIX", "SEQ_PER_MINUTE", "batch_file", "batch_page", "ci_batch_page", "stream_page"]

@@ -16,20 +16,35 @@ from threading import Lock
 from simulator.batches import BatchStore
 from simulator.bulk import BulkFiles
 from simulator.clock import SimClock
-from simulator.dataset import Dataset
+from simulator.dataset import Dataset, Record
 from simulator.faults import FaultBook
+from simulator.feed_records import CI_TYPES
 from simulator.quotas import Quotas
 from simulator.settings import COLLECTIONS, SimulatorSettings
 
-# Which quota setting limits each Mimecast route (each route still counts its own calls).
-QUOTA_OF_ROUTE = {"batch": "batch", "streaming": "streaming", "dlp": "api", "audit": "api", "hold": "api"}
-# Which collection (application permission) each route needs.
+# Which collection (application permission, or product for Cloud Integrated) each route needs.
+# The threat-intel feed is one route for two collections: its `feedType` says which (`FEED_TYPES`).
 COLLECTION_OF_ROUTE = {
     "batch": "siem",
     "streaming": "siem",
     "dlp": "dlp",
     "audit": "auditEvent",
     "hold": "holdMessageList",
+    "url": "ttpUrl",
+    "attachment": "ttpAttachment",
+    "impersonation": "ttpImpersonation",
+    "archive": "archiveSearch",
+    "release": "holdReleaseLog",
+    "ci": "cloudIntegrated",
+}
+FEED_TYPES = {"malware_customer": "threatIntelCustomer", "malware_grid": "threatIntelGrid"}
+# Which quota setting limits each Mimecast route (each route still counts its own calls).
+QUOTA_OF_ROUTE = {
+    **{route: "api" for route in COLLECTION_OF_ROUTE},
+    "batch": "batch",
+    "streaming": "streaming",
+    "ci": "batch",
+    "feed": "api",
 }
 
 
@@ -58,6 +73,9 @@ class Simulation:
         self.dataset = Dataset(settings, origin_ms)
         signing_key = hashlib.sha256(f"{settings.seed}:{settings.control_token}".encode()).digest()
         self.batches = BatchStore(settings, self.dataset, signing_key)
+        self.ci_batches = BatchStore(
+            settings, self.dataset, signing_key, collection="cloudIntegrated", types=CI_TYPES, prefix="ci-"
+        )
         self._lock = Lock()
         self.reset()
 
@@ -85,7 +103,9 @@ class Simulation:
         """Change runtime options (validated as settings are); quotas start afresh."""
         allowed = {
             "token_error_status", "empty_last_page", "duplicate_url_rate", "overlap_rate", "latency_ms",
-            "quota_batch", "quota_streaming", "quota_api", "batch_url_ttl_seconds",
+            "quota_batch", "quota_streaming", "quota_api", "batch_url_ttl_seconds", "empty_window_flat",
+            "listing_order", "late_share", "late_minutes", "late_collections", "feed_page_objects",
+            "feed_last_token",
         }  # fmt: skip
         unknown = set(changes) - allowed
         if unknown:
@@ -114,6 +134,24 @@ class Simulation:
             }
             return len(self.tokens)
 
+    def available_at(self, collection: str, record: Record) -> int:
+        """When a record can first be read: its time, or later for a late arrival (`late_share`)."""
+        options = self.options
+        if not options.late_share or collection not in options.late_collections:
+            return record.ts
+        if _chance(self.initial.seed, "late", record.id) >= options.late_share:
+            return record.ts
+        delay = 1 + _chance(self.initial.seed, "delay", record.id) * max(options.late_minutes - 1, 0)
+        return record.ts + int(delay * 60_000)
+
+    def visible(self, collection: str, record: Record, now_ms: int) -> bool:
+        return self.available_at(collection, record) <= now_ms
+
     def count(self, route: str) -> None:
         with self._lock:
             self.calls[route] += 1
+
+
+def _chance(seed: int, *parts: object) -> float:
+    digest = hashlib.blake2b(f"{seed}:{parts}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest) / 2**64

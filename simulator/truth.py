@@ -1,16 +1,19 @@
 """Ground truth: the id of every record made available since the simulator started.
 
-Id rules: SIEM `aggregateId:type` (the streaming form names the type `eventType`); DLP `messageId`;
-audit events and held messages their `id`. "Made available" means: SIEM batch, in a file published
-by now and still retained at start or later; SIEM streaming, timestamped by now and within the 24-hour
-reach at start or later; DLP and audit, timestamped by now; held messages, listed at some moment
-between start and now.
+Id rules: SIEM and Cloud Integrated `aggregateId:type` (the streaming form names the type
+`eventType`); DLP `messageId`; audit events, held messages, impersonation logs and STIX objects their
+`id`; release logs `id|released`; TTP URL and attachment logs and archive search logs, which have no
+id, a hash of the record's canonical JSON (`rows.content_id`). "Made available" means: SIEM and Cloud
+Integrated batch, in a file published by now and still retained at start or later; SIEM streaming,
+timestamped by now and within the 24-hour reach at start or later; held messages, listed at some
+moment between start and now; every other record, timestamped by now and, for a late arrival
+(`late_share`), published by now.
 """
 
 from __future__ import annotations
 
+from simulator.batches import BatchStore
 from simulator.dataset import MINUTE_MS, seq_bounds_for_time
-from simulator.records import SIEM_TYPES
 from simulator.state import Simulation
 
 
@@ -19,7 +22,9 @@ def truth_ids(sim: Simulation, collection: str, via: str, since: int | None, unt
     low = since if since is not None else 0
     high = until if until is not None else now + 1
     if collection == "siem" and via == "batch":
-        return _batch_ids(sim, now, low, high)
+        return _batch_ids(sim.batches, sim, now, low, high)
+    if collection == "cloudIntegrated":
+        return _batch_ids(sim.ci_batches, sim, now, low, high)
     if collection == "siem":
         low = max(low, sim.started_ms - sim.options.streaming_retention_hours * 3_600_000)
     low = max(low, sim.dataset.origin_minute * MINUTE_MS)
@@ -30,12 +35,14 @@ def truth_ids(sim: Simulation, collection: str, via: str, since: int | None, unt
     return [
         record.id
         for record in sim.dataset.scan(collection, first, last, newest_first=False)
-        if low <= record.ts < high and (collection != "holdMessageList" or record.until > sim.started_ms)
+        if low <= record.ts < high
+        and (collection != "holdMessageList" or record.until > sim.started_ms)
+        and sim.visible(collection, record, now)
     ]
 
 
-def _batch_ids(sim: Simulation, now: int, low: int, high: int) -> list[str]:
-    batches = sim.batches
-    files = batches.published(now, None, set(range(len(SIEM_TYPES))), 0, None, retained_at=sim.started_ms)
+def _batch_ids(batches: BatchStore, sim: Simulation, now: int, low: int, high: int) -> list[str]:
+    types = set(range(len(batches.types)))
+    files = batches.published(now, None, types, 0, None, retained_at=sim.started_ms)
     files.sort(key=lambda file: (file.period, file.type_index, file.part))
     return [record.id for file in files for record in batches.records(file) if low <= record.ts < high]

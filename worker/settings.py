@@ -7,8 +7,9 @@ Each setting is documented in the README's settings table and in `.env.example`.
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.mimecast.client import base_url
@@ -29,6 +30,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Redis's password on its own (docker compose), so no secret is pasted into REDIS_URL by hand:
+    # it is added to the URL here, escaped, and any character works in it.
+    redis_password: SecretStr | None = None
     # Mimecast: a known API 2.0 gateway by name, or an explicit base URL (the simulator, a private
     # gateway). A source config never chooses the host.
     mimecast_gateway: Literal["global", "us", "uk"] = "global"
@@ -89,6 +93,17 @@ class Settings(BaseSettings):
     # Quarantined lines kept per source (the newest), and characters kept of each.
     quarantine_limit: int = Field(default=1000, ge=1, le=100_000)
     quarantine_text_chars: int = Field(default=2048, ge=0)
+
+    @model_validator(mode="after")
+    def _redis_password_in_url(self) -> Settings:
+        """REDIS_URL with REDIS_PASSWORD put in, percent-escaped (a password in the URL wins)."""
+        password = self.redis_password.get_secret_value() if self.redis_password is not None else ""
+        parts = urlsplit(self.redis_url)
+        if password and parts.password is None and parts.scheme in ("redis", "rediss"):
+            user = quote(parts.username, safe="") if parts.username else ""
+            netloc = f"{user}:{quote(password, safe='')}@{parts.netloc.rpartition('@')[2]}"
+            self.redis_url = urlunsplit(parts._replace(netloc=netloc))
+        return self
 
     def secrets_keys(self) -> str:
         """The Fernet keys to use; refuses to go on without one outside the demo."""

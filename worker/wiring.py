@@ -12,7 +12,7 @@ from core.clock import Clock, SystemClock
 from core.lifecycle.retry import RetryPolicy
 from core.mimecast.batchfiles import BatchFileReader
 from core.mimecast.client import MimecastClient, base_url
-from core.mimecast.fetcher import ListingCache
+from core.mimecast.fetcher import ListingCache, MemoryListingCache, TieredListingCache
 from core.sinks.contract import Sink
 from core.store.collectors import CollectorStore
 from core.store.coordination import Coordination
@@ -25,6 +25,7 @@ from core.store.routes import routed_sink
 from core.store.secrets import SecretBox
 from core.store.sources import SourceStore
 from core.store.streaks import Streaks
+from core.store.throttle import Throttle
 from core.store.tokens import RedisTokenCache
 from worker.settings import Settings
 
@@ -41,6 +42,7 @@ class Services:
     mimecast: MimecastClient
     coordination: Coordination
     streaks: Streaks
+    throttle: Throttle
     quarantine: Quarantine
     counters: Counters
     fields: FieldStore
@@ -69,11 +71,12 @@ def build(settings: Settings) -> Services:
         mimecast=mimecast,
         coordination=Coordination(client),
         streaks=Streaks(client),
+        throttle=Throttle(client),
         quarantine=Quarantine(client, settings.quarantine_limit),
         counters=Counters(client),
         fields=FieldStore(client),
         files=BatchFileReader(mimecast, max_records=settings.max_records_per_chunk),
-        listings=RedisListingCache(client, clock),
+        listings=TieredListingCache(MemoryListingCache(), RedisListingCache(client, clock)),
         sink=routed_sink(client, SecretBox(settings.secrets_keys()), settings.sink_url, clock),
         policy=RetryPolicy(
             window_seconds=settings.retry_window_seconds,

@@ -11,6 +11,14 @@ const COLLECTIONS = [
   ["dlp", "DLP logs"],
   ["auditEvent", "Audit events"],
   ["holdMessageList", "Hold message list"],
+  ["ttpUrl", "TTP URL protect logs"],
+  ["ttpAttachment", "TTP attachment protect logs"],
+  ["ttpImpersonation", "TTP impersonation protect logs"],
+  ["archiveSearch", "Archive search logs"],
+  ["holdReleaseLog", "Message release logs"],
+  ["cloudIntegrated", "Cloud Integrated logs"],
+  ["threatIntelCustomer", "Threat intel: customer malware feed"],
+  ["threatIntelGrid", "Threat intel: grid malware feed"],
 ];
 const FILTER_TYPES = ["Include", "Exclude", "Mask", "Hash"];
 const STARTING = new Set(["Pending", "Started", "Initialized", "Stopping"]);
@@ -249,10 +257,11 @@ async function loadList() {
   const sources = await Promise.all(
     collectors.collectors.map((collector) => get(`/collectors/${enc(collector.id)}/sources`).then((answer) => answer.sources)),
   );
-  return { collectors: collectors.collectors, sources, events };
+  const sparks = await loadSparklines(collectors.collectors);
+  return { collectors: collectors.collectors, sources, events, sparks };
 }
 
-function renderList({ collectors, sources, events }) {
+function renderList({ collectors, sources, events, sparks }) {
   const groups = collectors.map((collector, index) => {
     const mine = sources[index];
     const rows = [
@@ -261,14 +270,14 @@ function renderList({ collectors, sources, events }) {
         { class: "collector-row" },
         h(
           "th",
-          { colspan: 5, scope: "rowgroup" },
+          { colspan: 6, scope: "rowgroup" },
           h("span", { class: "collector-name" }, collector.name),
           h("span", { class: "muted" }, ` · Hosted collector · ${mine.length} source${mine.length === 1 ? "" : "s"}`),
         ),
         h("td", { class: "actions" }, h("a", { class: "button", href: `#/collectors/${enc(collector.id)}/sources/new`, "aria-label": `Add Source to ${collector.name}` }, "Add Source")),
       ),
     ];
-    if (mine.length === 0) rows.push(h("tr", {}, h("td", { colspan: 6, class: "muted empty" }, "No sources yet.")));
+    if (mine.length === 0) rows.push(h("tr", {}, h("td", { colspan: 7, class: "muted empty" }, "No sources yet.")));
     for (const source of mine) {
       const health = healthOf(source, events);
       const view = `#/collectors/${enc(collector.id)}/sources/${enc(source.id)}`;
@@ -281,13 +290,14 @@ function renderList({ collectors, sources, events }) {
           h("td", {}, source.config.dataCollection.map(collectionLabel).join(", ")),
           h("td", {}, healthBadge(health)),
           h("td", {}, statusCell(source, health)),
+          h("td", { class: "spark" }, sparkline(sparks[source.id])),
           h("td", { class: "actions" }, h("a", { class: "button", href: view, "aria-label": `Details of ${source.config.name}` }, "Details")),
         ),
       );
     }
     return h("tbody", {}, rows);
   });
-  const headings = ["Name", "Category", "Collections", "Health", "Status"].map((name) => h("th", { scope: "col" }, name));
+  const headings = ["Name", "Category", "Collections", "Health", "Status", "Last 24 h"].map((name) => h("th", { scope: "col" }, name));
   const sourcesTable = h(
     "table",
     { class: "sources" },
@@ -337,6 +347,110 @@ function newCollectorForm() {
   return form;
 }
 
+// ---------------------------------------------------------------- charts: progress over the last 24 hours
+// Inline SVG, drawn from the API's per-minute history (GET .../progress/history and
+// .../progress/sparklines). Each chart is an image with a text summary (role="img", aria-label).
+
+function svgNode(tag, attrs = {}, ...children) {
+  const element = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attrs)) element.setAttribute(name, String(value));
+  for (const child of children.flat()) if (child) element.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  return element;
+}
+
+/** An SVG path through `values` (null breaks the line) in a box of width x height. */
+function linePath(values, width, height, top) {
+  const step = values.length > 1 ? width / (values.length - 1) : 0;
+  let path = "";
+  let pen = false;
+  values.forEach((value, index) => {
+    if (value === null || value === undefined) {
+      pen = false;
+      return;
+    }
+    const x = (index * step).toFixed(1);
+    const y = (height - (Math.min(value, top) / top) * height).toFixed(1);
+    path += `${pen ? "L" : "M"}${x} ${y}`;
+    const next = values[index + 1];
+    if (!pen && (next === null || next === undefined)) path += "h0.01"; // a lone point: a dot (round caps)
+    pen = true;
+  });
+  return path;
+}
+
+const clock = (date) => date.toISOString().slice(11, 16);
+
+/** A line chart of one series: its largest value on top, its time span underneath. */
+function lineChart({ label, values, start, stepSeconds, format, kind }) {
+  const width = 440;
+  const height = 90;
+  const left = 64;
+  const known = values.filter((value) => value !== null && value !== undefined);
+  const top = Math.max(1, ...known);
+  const first = new Date(start);
+  const last = new Date(first.getTime() + (values.length - 1) * stepSeconds * 1000);
+  const latest = known.length ? known[known.length - 1] : null;
+  const summary = known.some((value) => value > 0) || (known.length && kind !== "records")
+    ? `${label}, the last 24 hours to ${clock(last)} UTC: highest ${format(Math.max(...known))}, latest ${format(latest)}`
+    : `${label}: nothing recorded in the last 24 hours`;
+  return svgNode(
+    "svg",
+    { class: `chart chart-${kind}`, viewBox: `0 0 ${width + left + 4} ${height + 22}`, role: "img", "aria-label": summary, "data-points": values.length, "data-top": top },
+    svgNode("title", {}, summary),
+    svgNode("text", { x: left - 6, y: 10, class: "chart-axis", "text-anchor": "end" }, format(top)),
+    svgNode("text", { x: left - 6, y: height, class: "chart-axis", "text-anchor": "end" }, format(0)),
+    svgNode("text", { x: left, y: height + 18, class: "chart-axis" }, `${clock(first)} UTC`),
+    svgNode("text", { x: left + width, y: height + 18, class: "chart-axis", "text-anchor": "end" }, "now"),
+    svgNode(
+      "g",
+      { transform: `translate(${left} 0)` },
+      svgNode("line", { x1: 0, y1: height, x2: width, y2: height, class: "chart-base" }),
+      svgNode("line", { x1: 0, y1: 0.5, x2: width, y2: 0.5, class: "chart-grid" }),
+      svgNode("path", { d: linePath(values, width, height, top), class: "chart-line" }),
+    ),
+  );
+}
+
+/** Records forwarded by a source, all its collections together, as a small line. */
+function sparkline(spark) {
+  const values = spark ? spark.forwarded : [];
+  const total = values.reduce((sum, value) => sum + value, 0);
+  const summary = `Records forwarded in the last 24 hours: ${count(total)}`;
+  if (!values.length) return h("span", { class: "muted" }, "–");
+  return svgNode(
+    "svg",
+    { class: "sparkline", viewBox: "0 0 120 24", role: "img", "aria-label": summary, "data-total": total, "data-points": values.length },
+    svgNode("title", {}, summary),
+    svgNode("path", { d: linePath(values, 120, 22, Math.max(1, ...values)), transform: "translate(0 1)", class: "chart-line" }),
+  );
+}
+
+async function loadCharts(cid, sid) {
+  return (await get(sourcePath(cid, sid) + "/progress/history")).collections;
+}
+
+async function loadSparklines(collectors) {
+  const answers = await Promise.all(collectors.map((collector) => get(`/collectors/${enc(collector.id)}/progress/sparklines`)));
+  return Object.fromEntries(answers.flatMap((answer) => answer.sources.map((spark) => [spark.id, spark])));
+}
+
+function chartsSection(collections) {
+  const perMinute = (value) => count(value);
+  const figures = collections.map((series) => {
+    const total = series.forwarded.reduce((sum, value) => sum + value, 0);
+    return h(
+      "figure",
+      { class: "charts", "data-collection": series.collection },
+      h("figcaption", {}, h("strong", {}, collectionLabel(series.collection)), h("span", { class: "muted" }, ` · ${count(total)} records in 24 h`)),
+      h("div", { class: "chart-pair" },
+        h("div", {}, h("h3", {}, "Records forwarded per minute"), lineChart({ label: "Records forwarded per minute", values: series.forwarded, start: series.start, stepSeconds: series.stepSeconds, format: perMinute, kind: "records" })),
+        h("div", {}, h("h3", {}, "Lag"), lineChart({ label: "Lag", values: series.lagSeconds, start: series.start, stepSeconds: series.stepSeconds, format: duration, kind: "lag" })),
+      ),
+    );
+  });
+  return h("section", { "aria-labelledby": "h-charts" }, h("h2", { id: "h-charts" }, "Last 24 hours"), figures.length ? figures : h("p", { class: "muted empty" }, "No collections."));
+}
+
 // ---------------------------------------------------------------- the source view
 
 async function loadSource(cid, sid) {
@@ -349,7 +463,8 @@ async function loadSource(cid, sid) {
     call("POST", "/healthEvents/resources", resources).then((answer) => answer.data.data),
     openEvents(),
   ]);
-  return { cid, collector: collector.collector, source: source.source, history: history.history, progress, events, open };
+  const charts = await loadCharts(cid, sid);
+  return { cid, collector: collector.collector, source: source.source, history: history.history, progress, events, open, charts };
 }
 
 function table(caption, headings, rows, empty) {
@@ -416,7 +531,7 @@ function historyTable(history) {
   return table("State history", ["Time", "State", "Reason"], rows, "No recorded transitions.");
 }
 
-function renderSource({ cid, collector, source, history, progress, events, open }) {
+function renderSource({ cid, collector, source, history, progress, events, open, charts }) {
   const health = healthOf(source, open);
   const config = source.config;
   const fields = Object.entries(config.fields || {}).filter(([name]) => name !== "_siemForward");
@@ -450,6 +565,7 @@ function renderSource({ cid, collector, source, history, progress, events, open 
     health.issue ? h("p", { class: `issue issue-${health.level}`, role: "note" }, icon(health.level), h("span", {}, health.issue)) : null,
     h("section", { "aria-labelledby": "h-config" }, h("h2", { id: "h-config" }, "Configuration"), h("dl", { class: "facts" }, facts.map(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]))),
     h("section", { "aria-labelledby": "h-progress" }, h("h2", { id: "h-progress" }, "Progress"), progressTable(progress)),
+    chartsSection(charts),
     h("section", { "aria-labelledby": "h-events" }, h("h2", { id: "h-events" }, "Health events"), eventsTable(events)),
     h("section", { "aria-labelledby": "h-history" }, h("h2", { id: "h-history" }, "State history"), historyTable(history)),
   ];
@@ -677,6 +793,7 @@ function renderForm(state) {
       }),
     };
     if (secret.value || !source) built.clientSecret = secret.value;
+    if (config.collectFrom) built.collectFrom = config.collectFrom; // kept on edit (set through the API)
     return { "api.version": "v1", source: { config: built, schemaRef: { type: "Mimecast" }, sourceType: "Universal" } };
   }
 

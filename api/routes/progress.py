@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
 from api.context import Ctx
 from core.models import BatchCursor, cursor_from_json
 from core.store import keys
 from core.store.coordination import Checkpoint, Coordination
 from core.store.counters import PAGES_FETCHED, RECORDS_FORWARDED, Counters, Labels
+from core.store.history import MINUTES, Series, lag_of
 
 router = APIRouter(tags=["sources"])
+Minutes = Annotated[int, Query(ge=1, le=MINUTES, description="How many minutes back, up to 1440 (24 h).")]
+Bucket = Annotated[int, Query(ge=1, le=MINUTES, description="Minutes summed into each point.")]
 
 
 @dataclass(frozen=True)
@@ -67,14 +70,8 @@ def stream_progress(
         shown["caughtUp"] = cursor.caught_up
     elif cursor is not None:
         start = cursor.start if cursor.start.tzinfo else cursor.start.replace(tzinfo=UTC)
-        shown.update(
-            checkpointTime=_iso(start),
-            lagSeconds=max(0, round((now - start).total_seconds())),
-            lagBasis="records",
-        )
-        return shown
-    if checkpoint.committed_at is not None:
-        shown.update(lagSeconds=max(0, round(now.timestamp() - checkpoint.committed_at)), lagBasis="commit")
+        shown["checkpointTime"] = _iso(start)
+    shown["lagSeconds"], shown["lagBasis"] = lag_of(checkpoint, now)
     return shown
 
 
@@ -110,3 +107,52 @@ def source_progress(context: Ctx, request: Request, collector_id: str, source_id
             for name in source.config.data_collection
         ],
     }
+
+
+@router.get("/collectors/{collector_id}/sources/{source_id}/progress/history")
+def source_progress_history(
+    context: Ctx, request: Request, collector_id: str, source_id: str, minutes: Minutes = MINUTES
+) -> dict[str, Any]:
+    """Each collection's last `minutes` minutes, oldest first: records forwarded in each minute and
+    the lag after its last commit (null for a minute without a commit). Kept in Redis for 24 h."""
+    source = context.sources.in_collector(collector_id, source_id)
+    stores: ProgressStores = request.app.state.progress
+    now = context.clock.now()
+    return {
+        "now": _iso(now),
+        "collections": [
+            {"collection": name, **stores.counters.history.series(source_id, name, now, minutes).to_json()}
+            for name in source.config.data_collection
+        ],
+    }
+
+
+def summed(series: list[Series], bucket: int) -> dict[str, Any]:
+    """Records forwarded by all of a source's collections, `bucket` minutes to a point. Pure."""
+    if not series:
+        return {"start": None, "stepSeconds": bucket * 60, "forwarded": []}
+    length = len(series[0].forwarded)
+    skip = length % bucket  # the oldest minutes that do not fill a bucket are left out
+    totals = [sum(one.forwarded[minute] for one in series) for minute in range(skip, length)]
+    points = [sum(totals[at : at + bucket]) for at in range(0, len(totals), bucket)]
+    start = series[0].to_json()["start"] if not skip else _iso(series[0].start + timedelta(minutes=skip))
+    return {"start": start, "stepSeconds": bucket * 60, "forwarded": points}
+
+
+@router.get("/collectors/{collector_id}/progress/sparklines")
+def collector_sparklines(
+    context: Ctx, request: Request, collector_id: str, minutes: Minutes = MINUTES, bucketMinutes: Bucket = 30
+) -> dict[str, Any]:
+    """Per source of the collector, records forwarded over the last `minutes` minutes, all
+    collections together, `bucketMinutes` to a point: the collector list's sparklines."""
+    context.collectors.get(collector_id)
+    stores: ProgressStores = request.app.state.progress
+    now = context.clock.now()
+    answer: dict[str, Any] = {"now": _iso(now), "sources": []}
+    for source in context.sources.page(collector_id, 0, 1000):
+        series = [
+            stores.counters.history.series(source.id, name, now, minutes)
+            for name in source.config.data_collection
+        ]
+        answer["sources"].append({"id": source.id, **summed(series, min(bucketMinutes, minutes))})
+    return answer

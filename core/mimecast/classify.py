@@ -8,6 +8,7 @@ pre-signed batch-file URL):
 | 429, any kind                                 | RateLimited(wait)              |
 | 2xx, file                                     | none                           |
 | 2xx, body not a JSON object                   | ThirdPartyGeneric              |
+| 2xx whose `fail` says only "no results"       | none (no records)              |
 | 2xx with a non-empty `fail`                   | as the fail codes say (below)  |
 | 2xx token answer without `access_token`       | ThirdPartyGeneric              |
 | 400 / 401 / 403, token endpoint               | ThirdPartyConfig (credentials) |
@@ -52,6 +53,9 @@ TOKEN_CODES = frozenset(
     {"token_expired", "token_verification_failed", "unauthorized", "unauthorized_request"}
 )
 CONFIG_CODE_HINTS = ("forbidden", "permission", "licen", "invalidclient", "invalid_client", "credential")
+# "Nothing in this window" as the threat-intel feed says it: a 200 with `fail` (spec-more 7.2).
+NO_RESULT_CODES = frozenset({"err_threat_intel_feed_no_result_found"})
+NO_RESULT_MESSAGES = frozenset({"no results found for threat intel feed."})
 SUMMARY_LIMIT = 200
 DEFAULT_WAIT_SECONDS = 30.0
 MAX_WAIT_SECONDS = 3600.0
@@ -219,7 +223,16 @@ def _read(
 
 def _failed(parsed: JsonObject) -> bool:
     fail = parsed.get("fail")
-    return bool((isinstance(fail, list) and fail) or parsed.get("error"))
+    return bool((isinstance(fail, list) and fail and not _no_result(parsed)) or parsed.get("error"))
+
+
+def _no_result(parsed: JsonObject) -> bool:
+    """Every failure is the feed's "no results": an empty answer, not an error."""
+    pairs = failures(parsed)
+    return bool(pairs) and all(
+        _normal(code) in NO_RESULT_CODES or (message or "").strip().lower() in NO_RESULT_MESSAGES
+        for code, message in pairs
+    )
 
 
 def _error(

@@ -16,7 +16,7 @@ import httpx
 from core.clock import Clock
 from core.errors import ThirdPartyConfigError, ThirdPartyGenericError
 from core.mimecast.classify import CallKind, classify, json_body, safe_text
-from core.models import AccessToken, Credentials, JsonObject, Request
+from core.models import KEPT_HEADERS, AccessToken, Credentials, JsonObject, Request
 
 GATEWAYS = {
     "global": "https://api.services.mimecast.com",
@@ -112,7 +112,11 @@ class MimecastClient:
                 json=request.body,
                 headers={"Authorization": f"Bearer {token}"},
             )
-        return json_body(CallKind.API, response.status_code, response.headers, response.content, self._now())
+        body = json_body(CallKind.API, response.status_code, response.headers, response.content, self._now())
+        if request.keep_headers:
+            found = response.headers
+            body[KEPT_HEADERS] = {name.lower(): found[name] for name in request.keep_headers if name in found}
+        return body
 
     @contextmanager
     def open_file(self, url: str) -> Iterator[Iterator[bytes]]:

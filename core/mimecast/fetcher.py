@@ -59,6 +59,28 @@ class MemoryListingCache:
                 self._listings.popitem(last=False)
 
 
+class TieredListingCache:
+    """This process's LRU in front of a shared cache: a worker reading the files of one listing asks
+    the shared cache once, not once per file. A stale URL is caught by its expiry, or by the 403 it
+    earns, and listed again, as with any cache."""
+
+    def __init__(self, near: ListingCache, far: ListingCache) -> None:
+        self._near = near
+        self._far = far
+
+    def get(self, key: str) -> dict[str, BatchFile] | None:
+        found = self._near.get(key)
+        if found is None:
+            found = self._far.get(key)
+            if found is not None:
+                self._near.put(key, found)
+        return found
+
+    def put(self, key: str, files: dict[str, BatchFile]) -> None:
+        self._near.put(key, files)
+        self._far.put(key, files)
+
+
 class Fetcher:
     """Reads one credential's streams page by page."""
 

@@ -7,6 +7,7 @@ Pure: no I/O here. The rules that peer collectors got wrong are decided here, on
 - a page token that comes back a second time in one window raises `RepeatedPageToken`;
 - records Mimecast repeats (streaming page overlap, window edges, a hold list still listing the
   same message) are dropped by id, within the bounded memory of `KnownIds`;
+- the threat-intel feed pages by a response header, ended by its absence or its repetition;
 - SIEM batch: `@nextPage` is the cursor for ever, never rebuilt from time; repeated URLs in a
   listing are read once.
 """
@@ -22,6 +23,7 @@ from core.mimecast import windows
 from core.mimecast.records import record_time, to_record
 from core.mimecast.streams import Dedupe, PagingKind, StreamSpec
 from core.models import (
+    KEPT_HEADERS,
     BatchCursor,
     BatchFile,
     JsonObject,
@@ -65,6 +67,14 @@ def window_request(spec: StreamSpec, cursor: WindowCursor) -> Request:
         if cursor.page_token:
             params.append(("nextPage", cursor.page_token))
         return Request(spec.method, spec.path, params=tuple(params))
+    if spec.paging is PagingKind.FEED:
+        # No `meta` on the feed. The window is sent again with the token (Azure's form; Elastic
+        # sends the token alone), so the request stays meaningful whichever the server reads.
+        feed: dict[str, Any] = {start_field: start, end_field: end, **dict(spec.filters)}
+        if cursor.page_token:
+            feed["token"] = cursor.page_token
+        keep = (spec.next_header,) if spec.next_header else ()
+        return Request(spec.method, spec.path, body={"data": [feed]}, keep_headers=keep)
     pagination: dict[str, Any] = {"pageSize": spec.page_size}
     if cursor.page_token:
         pagination["pageToken"] = cursor.page_token
@@ -101,6 +111,17 @@ def _envelope_records(spec: StreamSpec, body: JsonObject) -> tuple[list[Any], st
     pagination = meta.get("pagination") if isinstance(meta, dict) else None
     next_token = _text(pagination.get("next")) if isinstance(pagination, dict) else None
     return items, next_token
+
+
+def _feed_records(spec: StreamSpec, cursor: WindowCursor, body: JsonObject) -> tuple[list[Any], str | None]:
+    """A STIX bundle's objects, and the next token: none when the header is absent or repeats the
+    token just sent (both readings of the last page, 7.2). "No results" came as a 200 with `fail`,
+    which `classify` lets through as an answer without objects."""
+    objects = body.get("objects")
+    kept = body.get(KEPT_HEADERS)
+    header = (spec.next_header or "").lower()
+    token = _text(kept.get(header)) if isinstance(kept, dict) else None
+    return (objects if isinstance(objects, list) else []), (None if token == cursor.page_token else token)
 
 
 def _streaming_records(body: JsonObject) -> tuple[list[Any], str | None, bool]:
@@ -167,6 +188,8 @@ def step(spec: StreamSpec, cursor: WindowCursor, body: JsonObject) -> Step:
     """Apply one page of a windowed stream (envelope or streaming) to its cursor."""
     if spec.paging is PagingKind.STREAMING:
         items, next_token, caught_up = _streaming_records(body)
+    elif spec.paging is PagingKind.FEED:
+        (items, next_token), caught_up = _feed_records(spec, cursor, body), False
     else:
         (items, next_token), caught_up = _envelope_records(spec, body), False
     records, quarantined, remember, page_ids = _accept(spec, cursor, items)

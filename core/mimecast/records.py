@@ -23,13 +23,26 @@ def _text_digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def _siem_id(raw: JsonObject, text: str) -> str:
+def _siem_id(raw: JsonObject, text: str, prefix: str) -> str:
     if raw.get("_partition") is not None and raw.get("_offset") is not None:
         # Kafka-style coordinates are unique per event; the type guards against per-type topics.
         # (A plain joined string: this runs once per line of every batch file.)
         material = f"{raw.get('accountId')}\x1f{siem_kind(raw)}\x1f{raw['_partition']}\x1f{raw['_offset']}"
-        return f"siem-{hashlib.sha256(material.encode()).hexdigest()[:32]}"
-    return f"siem-{_text_digest(text)}"
+        return f"{prefix}-{hashlib.sha256(material.encode()).hexdigest()[:32]}"
+    return f"{prefix}-{_text_digest(text)}"
+
+
+def _prefix(spec: StreamSpec) -> str:
+    """What a SIEM-family id starts with: `siem`, or the collection (Cloud Integrated)."""
+    return spec.collection.value
+
+
+def _field_id(spec: StreamSpec, raw: JsonObject) -> str | None:
+    """The record's own id fields joined, or None when one is missing (the record is hashed instead)."""
+    values = [raw.get(name) for name in spec.id_fields]
+    if all(isinstance(value, str) and value for value in values):
+        return "\x1f".join(str(value) for value in values)
+    return None
 
 
 def record_id(spec: StreamSpec, raw: JsonObject, text: str | None = None) -> str:
@@ -40,11 +53,9 @@ def record_id(spec: StreamSpec, raw: JsonObject, text: str | None = None) -> str
     """
     text = text if text is not None else record_text(raw)
     if spec.id_rule is IdRule.SIEM:
-        return _siem_id(raw, text)
-    if spec.id_rule is IdRule.FIELD:
-        value = raw.get("id")
-        if isinstance(value, str) and value:
-            return value
+        return _siem_id(raw, text, _prefix(spec))
+    if spec.id_rule is IdRule.FIELD and (own := _field_id(spec, raw)) is not None:
+        return own
     # No id of its own (DLP): a digest of every field, keys sorted, so key order cannot split one
     # record into two (orjson sorts in C; this runs once per record).
     try:
@@ -55,8 +66,11 @@ def record_id(spec: StreamSpec, raw: JsonObject, text: str | None = None) -> str
 
 
 def record_kind(spec: StreamSpec, raw: JsonObject) -> str:
-    """What the record is, for metadata: the SIEM log type, or the collection's name."""
-    return siem_kind(raw) if spec.id_rule is IdRule.SIEM else spec.collection.value
+    """What the record is, for metadata: the SIEM log type, the spec's kind field, or the collection."""
+    if spec.id_rule is IdRule.SIEM:
+        return siem_kind(raw)
+    kind = raw.get(spec.kind_field) if spec.kind_field else None
+    return kind if isinstance(kind, str) and kind else spec.collection.value
 
 
 def record_text(raw: JsonObject) -> str:
@@ -128,7 +142,7 @@ def parse_line(spec: StreamSpec, source: str, position: int, line: bytes) -> Rec
         # The common case, inline (this runs once per line of every batch file): the id is a
         # digest of the line as sent, the kind its log type.
         digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-        return Record(f"siem-{digest}", spec.collection.value, siem_kind(raw), text)
+        return Record(f"{_prefix(spec)}-{digest}", spec.collection.value, siem_kind(raw), text)
     return to_record(spec, raw, text)
 
 

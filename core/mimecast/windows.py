@@ -9,6 +9,7 @@ are remembered and not handed out twice.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -25,11 +26,56 @@ def format_time(time_format: TimeFormat, value: datetime) -> str:
         return utc.strftime("%Y-%m-%d")
     if time_format is TimeFormat.ISO_MS_Z:
         return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    if time_format is TimeFormat.ISO_Z:
+        return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
     return utc.strftime("%Y-%m-%dT%H:%M:%S+0000")
 
 
 def _second(value: datetime) -> datetime:
     return value.replace(microsecond=0)
+
+
+def span(length: timedelta) -> str:
+    """A span as people write it: `59 days`, `7 days`, `23 hours 50 minutes`, `1 hour`."""
+    minutes = int(length.total_seconds() // 60)
+    days, hours, minutes = minutes // 1440, minutes % 1440 // 60, minutes % 60
+    parts = [(days, "day"), (hours, "hour"), (minutes, "minute")]
+    words = [f"{n} {unit}{'s' if n != 1 else ''}" for n, unit in parts if n]
+    return " ".join(words) or "0 minutes"
+
+
+DURATION = re.compile(r"^([1-9][0-9]{0,5})([mhdw])$")
+UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+
+
+def collect_start(collect_from: str | None, now: datetime) -> datetime | None:
+    """Where a source's `collectFrom` asks its new streams to start. Pure.
+
+    `collectFrom` is an ISO 8601 time with a time zone (`2026-11-01T00:00:00Z`) or a duration back
+    from now: a whole number of minutes, hours, days or weeks (`90m`, `12h`, `7d`, `2w`). ValueError
+    names what is wrong; a time in the future is refused.
+    """
+    if collect_from is None:
+        return None
+    text = collect_from.strip()
+    found = DURATION.match(text)
+    if found:
+        try:
+            return now - int(found.group(1)) * UNITS[found.group(2)]
+        except OverflowError:
+            raise ValueError("reaches back before the first year a date can hold") from None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            "must be an ISO 8601 time with a time zone (2026-11-01T00:00:00Z) "
+            "or a duration such as 7d, 12h, 2w"
+        ) from None
+    if moment.tzinfo is None:
+        raise ValueError("needs a time zone, e.g. 2026-11-01T00:00:00Z")
+    if moment > now:
+        raise ValueError("is in the future")
+    return moment.astimezone(UTC)
 
 
 def _reach(spec: StreamSpec, now: datetime) -> datetime | None:
@@ -39,15 +85,16 @@ def _reach(spec: StreamSpec, now: datetime) -> datetime | None:
 def reach_gap(spec: StreamSpec, since: datetime, now: datetime) -> Gap | None:
     """The part of `[since, now)` that Mimecast no longer serves, or that a new stream skips, if any."""
     reach = _reach(spec, now)
-    if reach is None:
+    if reach is None or spec.max_lookback is None:
         return None
-    edge, reason = reach, f"older than the {spec.max_lookback} Mimecast serves for {spec.name}"
+    served = span(spec.max_lookback)
+    edge, reason = reach, f"older than the {served} Mimecast serves for {spec.name}"
     if spec.paging is PagingKind.BATCH:
         first = datetime.combine(_first_day(max(_second(since), reach), reach), time.min, tzinfo=UTC)
         if first > reach and since < first:
             edge = first
             reason = (
-                f"before the first whole day inside the {spec.max_lookback} Mimecast serves for {spec.name}"
+                f"before the first whole day inside the {served} Mimecast serves for {spec.name}"
                 " (the first listing asks by day)"
             )
     if since >= edge:
@@ -65,12 +112,25 @@ def _first_day(start: datetime, reach: datetime | None) -> date:
 
 
 def initial_cursor(
-    spec: StreamSpec, now: datetime, since: datetime | None = None, until: datetime | None = None
+    spec: StreamSpec,
+    now: datetime,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    collect_from: datetime | None = None,
 ) -> Cursor:
     """Where a new stream starts: `since` (default: the spec's lookback), kept inside Mimecast's reach.
 
     A SIEM batch stream asks by day; `reach_gap` names what the day boundary leaves out.
+    `collect_from` (the source's `collectFrom`, see `collect_start`) wins over the lookback and is
+    kept as asked even before the reach: the first fetch then moves the stream into the reach and
+    reports what Mimecast no longer serves as a gap (`into_reach`, `batch_into_reach`), as it does
+    for a reset.
     """
+    if collect_from is not None and since is None:
+        asked = _second(min(collect_from, now))
+        if spec.paging is PagingKind.BATCH:
+            return BatchCursor(start_date=asked.date())
+        return WindowCursor(start=asked, until=_second(until) if until is not None else None)
     start = _second(since if since is not None else now - spec.lookback)
     reach = _reach(spec, now)
     if reach is not None and start < reach:

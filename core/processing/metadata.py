@@ -38,7 +38,20 @@ SIEM_EVENT_IDS: Mapping[str, str] = MappingProxyType(
 
 # The other collections have one event id each.
 COLLECTION_EVENT_IDS: Mapping[str, str] = MappingProxyType(
-    {"dlp": "dlp", "auditEvent": "audit", "holdMessageList": "hold"}
+    {
+        "dlp": "dlp",
+        "auditEvent": "audit",
+        "holdMessageList": "hold",
+        # The TTP logs are the `ttp` family, as SIEM's TTP log types; the others name their log.
+        "ttpUrl": "ttp",
+        "ttpAttachment": "ttp",
+        "ttpImpersonation": "ttp",
+        "archiveSearch": "archive",
+        "holdReleaseLog": "release",
+        "cloudIntegrated": "ci",
+        "threatIntelCustomer": "malware_customer",
+        "threatIntelGrid": "malware_grid",
+    }
 )
 
 SIEM_CONSTANTS: Mapping[str, str] = MappingProxyType(

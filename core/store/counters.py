@@ -1,7 +1,8 @@
 """Monotonic counters in Redis, shared by every worker and read by `/metrics` at scrape time.
 
 Counting in Redis rather than in each process keeps the figures right across prefork children,
-worker restarts and scaling; a counter is a hash `name -> {labels: count}`.
+worker restarts and scaling; a counter is a hash `name -> {labels: count}`. Records forwarded are
+also kept per minute for the last 24 hours, with the lag (`core/store/history.py`), for the charts.
 """
 
 from __future__ import annotations
@@ -10,13 +11,16 @@ from collections.abc import Mapping
 
 import redis
 
+from core.clock import Clock
 from core.store import keys
 from core.store.coordination import redis_failures
+from core.store.history import History
 
 RECORDS_FORWARDED = "records_forwarded"  # labels: source, collection
 PAGES_FETCHED = "pages_fetched"  # labels: source, collection
 ERRORS = "errors"  # labels: source, collection, type
 QUARANTINED_LINES = "quarantined_lines"  # labels: source, collection
+THROTTLE_WAITS = "throttle_waits"  # labels: source, collection
 NAMES = (RECORDS_FORWARDED, PAGES_FETCHED, ERRORS, QUARANTINED_LINES)
 
 Labels = tuple[tuple[str, str], ...]
@@ -34,13 +38,24 @@ def _labels(field: str) -> Labels:
 
 
 class Counters:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, clock: Clock | None = None) -> None:
         self._redis = client
+        self._history = History(client, clock)
+
+    @property
+    def history(self) -> History:
+        """Records forwarded per minute and the lag, per collection, over the last 24 hours."""
+        return self._history
 
     def add(self, name: str, labels: Mapping[str, str], amount: int = 1) -> None:
+        """Add `amount` to a series. Records forwarded (even 0: a commit happened) also feed the
+        per-minute history of their source's collection."""
+        field = _field(labels)
+        if name == RECORDS_FORWARDED and "source" in labels and "collection" in labels:
+            self._history.record(labels["source"], labels["collection"], amount)
         if amount:
             with redis_failures("counter"):
-                self._redis.hincrby(keys.counter(name), _field(labels), amount)
+                self._redis.hincrby(keys.counter(name), field, amount)
 
     def read(self, name: str) -> dict[Labels, int]:
         with redis_failures("counter read"):

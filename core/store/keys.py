@@ -173,6 +173,12 @@ def source_failures(source_id: str) -> str:
     return f"{PREFIX}:source:{source_id}:failures"
 
 
+def source_progress(source_id: str, collection: str) -> str:
+    """One collection's last 24 hours per minute: a fixed ring of 1440 packed slots (minute, records
+    forwarded, lag) written in place, so its size never grows (see `core/store/history.py`)."""
+    return f"{PREFIX}:source:{source_id}:progress:{collection}"
+
+
 def source_quarantine(source_id: str) -> str:
     """List of quarantined lines and withheld messages as JSON, newest first, bounded."""
     return f"{PREFIX}:source:{source_id}:quarantine"
@@ -184,6 +190,12 @@ def source_quarantine_total(source_id: str) -> str:
 
 
 # The Mimecast client.
+
+
+def throttle(client: str, endpoint: str) -> str:
+    """When (epoch seconds) one Mimecast application may call one endpoint again, after a 429: one
+    budget for every source and unit using that client id. `client` and `endpoint` are digests."""
+    return f"{PREFIX}:throttle:{client}:{endpoint}"
 
 
 def batch_listing(listing: str) -> str:

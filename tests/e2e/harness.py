@@ -26,12 +26,18 @@ import httpx
 
 from tests.support.api_server import ApiServer
 from tests.support.celery_worker import CeleryWorker, base_env
+from tests.support.fetching import simulator_id
 from tests.support.receiver import Receiver
 from tests.support.redis_server import RedisServer
 from tests.support.simulator import CLIENT_ID, CLIENT_SECRET, SimulatorProcess
 from tests.support.stack import wait_for
 
 COLLECTIONS = ("siem", "dlp", "auditEvent", "holdMessageList")
+ALL_COLLECTIONS = (
+    *COLLECTIONS, "ttpUrl", "ttpAttachment", "ttpImpersonation", "archiveSearch", "holdReleaseLog",
+    "cloudIntegrated", "threatIntelCustomer", "threatIntelGrid",
+)  # fmt: skip
+BATCH_FAMILY = frozenset({"siem", "cloudIntegrated"})  # whole files: no lag cut in the expected set
 FAST = {
     "POLL_INTERVAL_SECONDS": "2",
     "DISPATCH_INTERVAL_SECONDS": "0.5",
@@ -109,6 +115,7 @@ class Deployment:
         client_secret: str = CLIENT_SECRET,
         collections: tuple[str, ...] = COLLECTIONS,
         fields: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
         destinations: list[str] | None = None,
     ) -> tuple[str, str]:
         collector_body: dict[str, Any] = {"collectorType": "Hosted", "name": "hosted-e2e"}
@@ -127,6 +134,7 @@ class Deployment:
                     "clientID": client_id,
                     "clientSecret": client_secret,
                     "dataCollection": list(collections),
+                    **(config or {}),
                 },
                 "schemaRef": {"type": "Mimecast"},
                 "sourceType": "Universal",
@@ -197,26 +205,23 @@ class Deployment:
         every other record timestamped before the windowed streams' safety lag."""
         cut = self.sim_now() - LAG
         until = str(int(cut.timestamp() * 1000))
-        found = {"siem": set(self.simulator.truth("siem"))}
-        for collection in COLLECTIONS[1:]:
-            found[collection] = set(self.simulator.truth(collection, until=until))
+        found: dict[str, set[str]] = {}
+        for collection in ALL_COLLECTIONS:
+            params = {} if collection in BATCH_FAMILY else {"until": until}
+            found[collection] = set(self.simulator.truth(collection, **params))
         return found
 
     def everything(self) -> dict[str, set[str]]:
-        return {collection: set(self.simulator.truth(collection)) for collection in COLLECTIONS}
+        return {collection: set(self.simulator.truth(collection)) for collection in ALL_COLLECTIONS}
 
 
 def truth_id(collection: str, raw: dict[str, Any]) -> str:
-    """A record's id in the simulator's ground truth: SIEM `aggregateId:type`, DLP `messageId`, else `id`."""
-    if collection == "siem":
-        return f"{raw['aggregateId']}:{raw.get('type') or raw.get('eventType')}"
-    if collection == "dlp":
-        return str(raw["messageId"])
-    return str(raw["id"])
+    """A record's id in the simulator's ground truth (`tests.support.fetching.simulator_id`)."""
+    return simulator_id(collection, raw)
 
 
 def count_ids(records: Any) -> dict[str, Counter[str]]:
-    counted: dict[str, Counter[str]] = {collection: Counter() for collection in COLLECTIONS}
+    counted: dict[str, Counter[str]] = {collection: Counter() for collection in ALL_COLLECTIONS}
     for collection, raw in records:
         counted[collection][truth_id(collection, raw)] += 1
     return counted
@@ -289,7 +294,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-_EVENT_COLLECTIONS = {"dlp": "dlp", "audit": "auditEvent", "hold": "holdMessageList"}
+_EVENT_COLLECTIONS = {"dlp": "dlp", "audit": "auditEvent", "hold": "holdMessageList"}  # the four first
 
 
 def received(receiver: Receiver) -> dict[str, Counter[str]]:

@@ -13,12 +13,14 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from core.clock import ManualClock
 from core.store import keys
 from core.store.coordination import Coordination
 from core.store.counters import PAGES_FETCHED, RECORDS_FORWARDED, Counters
@@ -300,7 +302,7 @@ def test_editing_a_source_keeps_its_secret_when_left_empty(
     collector_id = new_collector(api)
     client_id, secret = unique("client"), unique("secret")
     stack.add_mimecast_client(client_id, secret)
-    source = new_source(api, collector_id, client_id, secret)
+    source = new_source(api, collector_id, client_id, secret, collectFrom="7d")
     settled(api, collector_id, source["id"], "Authenticated")
 
     history = f"/collectors/{collector_id}/sources/{source['id']}/history"
@@ -313,6 +315,7 @@ def test_editing_a_source_keeps_its_secret_when_left_empty(
 
     shown = api.get(f"/collectors/{collector_id}/sources/{source['id']}").json()["source"]
     assert shown["config"]["category"] == "mail/edited"
+    assert shown["config"]["collectFrom"] == "7d"  # the form has no such input, and keeps it
     # The stored secret was kept: Mimecast accepts the credentials again after the update.
     entries = wait_for(
         lambda: (
@@ -369,3 +372,60 @@ def test_the_source_view_shows_progress_health_events_and_history(
     expect(events.locator("tbody tr").first).to_contain_text("ThirdPartyConfigError")
     expect(events.locator("tbody tr").first).to_contain_text(INVALID)
     expect(page.locator("section", has_text="Progress")).to_contain_text("not collected yet")
+
+
+@needs_chromium
+def test_the_source_view_charts_records_per_minute_and_lag_and_the_list_shows_a_sparkline(
+    page: Page, stack: Stack, api: httpx.Client, failing_and_good: tuple[str, dict[str, Any], dict[str, Any]]
+) -> None:
+    collector_id, _, good = failing_and_good
+    labels = {"source": good["id"], "collection": "dlp"}
+    now = datetime.now(UTC)
+    Counters(stack.redis(), ManualClock(now - timedelta(minutes=10))).add(RECORDS_FORWARDED, labels, 25)
+    streams = Coordination(stack.redis())
+    lease = streams.acquire(keys.stream_of(good["id"], "dlp"), 30)
+    assert lease is not None
+    cursor = {"kind": "window", "start": (now - timedelta(hours=2)).isoformat(), "end": None}
+    streams.commit(lease, 0, json.dumps(cursor), time.time())
+    Counters(stack.redis()).add(RECORDS_FORWARDED, labels, 40)
+
+    path = f"/collectors/{collector_id}/sources/{good['id']}/progress/history"
+    dlp, audit = api.get(path).json()["collections"]
+    assert (dlp["collection"], audit["collection"], dlp["stepSeconds"]) == ("dlp", "auditEvent", 60)
+    assert len(dlp["forwarded"]) == len(dlp["lagSeconds"]) == 1440
+    assert (dlp["forwarded"][-1], dlp["forwarded"][-11], sum(dlp["forwarded"])) == (40, 25, 65)
+    assert 7200 <= dlp["lagSeconds"][-1] < 7300
+    assert dlp["lagSeconds"][-11] is None  # no checkpoint yet ten minutes ago
+    assert (sum(audit["forwarded"]), set(audit["lagSeconds"])) == (0, {None})
+    short = api.get(path, params={"minutes": 60}).json()["collections"][0]
+    assert (len(short["forwarded"]), sum(short["forwarded"])) == (60, 65)
+    refused = api.get(path, params={"minutes": 2000})
+    assert refused.status_code == 400
+    assert "minutes" in refused.text
+    sparks = api.get(f"/collectors/{collector_id}/progress/sparklines").json()["sources"]
+    mine = next(spark for spark in sparks if spark["id"] == good["id"])
+    assert (len(mine["forwarded"]), sum(mine["forwarded"]), mine["stepSeconds"]) == (48, 65, 1800)
+
+    page.goto(stack.api.url + f"/#/collectors/{collector_id}/sources/{good['id']}")
+    charts = page.locator("section", has_text="Last 24 hours")
+    records = charts.locator("figure[data-collection='dlp'] svg.chart-records")
+    expect(records).to_have_attribute("aria-label", re.compile(r"highest 40, latest 40"))
+    expect(records).to_have_attribute("data-points", "1440")
+    assert records.locator("path.chart-line").get_attribute("d").count("M") >= 1
+    lag = charts.locator("figure[data-collection='dlp'] svg.chart-lag")
+    expect(lag).to_have_attribute("aria-label", re.compile(r"latest 2 h 0 min"))
+    assert lag.locator("path.chart-line").get_attribute("d").endswith("h0.01")  # one minute: a dot
+    expect(charts.locator("figure[data-collection='dlp'] figcaption")).to_contain_text("65 records in 24 h")
+    nothing = charts.locator("figure[data-collection='auditEvent'] svg.chart-records")
+    expect(nothing).to_have_attribute("aria-label", re.compile("nothing recorded"))
+    no_lag = charts.locator("figure[data-collection='auditEvent'] svg.chart-lag")
+    expect(no_lag).to_have_attribute("aria-label", re.compile("nothing recorded"))
+    assert no_lag.locator("path.chart-line").get_attribute("d") == ""
+
+    page.goto(stack.api.url + "/#/")
+    spark = row(page, good["config"]["name"]).locator("svg.sparkline")
+    expect(spark).to_have_attribute("data-total", "65")
+    expect(spark).to_have_attribute("aria-label", re.compile("last 24 hours: 65"))
+    box = spark.bounding_box()
+    assert box is not None
+    assert box["width"] > 50

@@ -6,23 +6,39 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import COLLECTIONS, deploy, duplicates, received, wait_caught_up
+from tests.e2e.harness import ALL_COLLECTIONS, deploy, duplicates, received, wait_caught_up
 from tests.support.receiver import Receiver
 
 pytestmark = pytest.mark.timeout(240)
 
+EVENT_IDS = {
+    "dlp": {"dlp"},
+    "auditEvent": {"audit"},
+    "holdMessageList": {"hold"},
+    "ttpUrl": {"ttp"},
+    "ttpAttachment": {"ttp"},
+    "ttpImpersonation": {"ttp"},
+    "archiveSearch": {"archive"},
+    "holdReleaseLog": {"release"},
+    "cloudIntegrated": {"ci"},
+    "threatIntelCustomer": {"malware_customer"},
+    "threatIntelGrid": {"malware_grid"},
+}
 
-def test_all_four_collections_reach_the_file_destination_exactly_once(tmp_path: Path) -> None:
+
+def test_one_source_with_all_twelve_collections_delivers_the_ground_truth_once(tmp_path: Path) -> None:
     with deploy(tmp_path) as deployment:
-        collector, source = deployment.create_source(fields={"_siemForward": True, "team": "mail"})
+        collector, source = deployment.create_source(
+            collections=ALL_COLLECTIONS, fields={"_siemForward": True, "team": "mail"}
+        )
         deployment.wait_state(collector, source, "Collecting")
-        delivered = wait_caught_up(deployment, deployment.delivered)
+        delivered = wait_caught_up(deployment, deployment.delivered, timeout=150, collections=ALL_COLLECTIONS)
         assert duplicates(delivered) == {}
         everything = deployment.everything()
-        for collection in COLLECTIONS:
+        for collection in ALL_COLLECTIONS:
             assert set(delivered[collection]) <= everything[collection], collection
             assert delivered[collection], f"nothing delivered for {collection}"
-        event_ids = {"dlp": {"dlp"}, "auditEvent": {"audit"}, "holdMessageList": {"hold"}}
+        event_ids = EVENT_IDS
         for line in deployment.lines():
             metadata = line["metadata"]
             assert metadata["_source"] == "Mimecast"

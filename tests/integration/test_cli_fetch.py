@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.fetching import Clocks
+from tests.support.fetching import Clocks, simulator_id
 from tests.support.simulator import CLIENT_ID, CLIENT_SECRET, SimulatorProcess
 
 SIEM_ID = ("aggregateId", "type")
@@ -113,6 +113,26 @@ def test_each_collection_is_printed_as_ndjson_equal_to_the_ground_truth(
     assert CLIENT_SECRET not in run.stdout + run.stderr
 
 
+MORE = ["ttpUrl", "ttpAttachment", "ttpImpersonation", "archiveSearch", "holdReleaseLog", "cloudIntegrated"]
+MORE += ["threatIntelCustomer", "threatIntelGrid"]
+
+
+@pytest.mark.parametrize("collection", MORE)
+def test_each_further_collection_is_printed_as_ndjson_equal_to_the_ground_truth(
+    simulator: SimulatorProcess, clocks: Clocks, tmp_path: Path, collection: str
+) -> None:
+    since, until = clocks.origin, (clocks.now - timedelta(minutes=10)).replace(microsecond=0)
+    bounds = ("--since", since.isoformat(), "--until", until.isoformat())
+    run = fetch(simulator, tmp_path, "--collection", collection, *bounds)
+    assert run.code == 0, run.stderr
+    # The windows of these routes include their end (Cloud Integrated is cut at `until` by the command)
+    end = until if collection == "cloudIntegrated" else until + timedelta(milliseconds=1)
+    expected = Counter(simulator.truth(collection, since=since.isoformat(), until=end.isoformat()))
+    assert Counter(simulator_id(collection, record) for record in run.records) == expected
+    assert sum(expected.values()) > 300
+    assert f"{collection}: {sum(expected.values())} records in " in run.stderr
+
+
 def test_limit_stops_after_that_many_records(
     simulator: SimulatorProcess, tmp_path: Path, clocks: Clocks
 ) -> None:
@@ -120,6 +140,19 @@ def test_limit_stops_after_that_many_records(
     assert run.code == 0, run.stderr
     assert len(run.records) == 7
     assert "siem: 7 records in " in run.stderr
+
+
+def test_a_start_older_than_mimecast_serves_prints_the_gap_and_the_summary_counts_it(
+    simulator: SimulatorProcess, tmp_path: Path
+) -> None:
+    run = fetch(
+        simulator, tmp_path, "--collection", "siem", "--siem-streaming", "--since", "3d", "--limit", "3"
+    )
+    assert run.code == 0, run.stderr
+    gaps = [line for line in run.stderr.splitlines() if line.startswith("gap: ")]
+    assert len(gaps) == 1, run.stderr
+    assert gaps[0].endswith(": older than the 23 hours 50 minutes Mimecast serves for siem-streaming")
+    assert ", 1 gap, " in run.stderr
 
 
 def test_a_reader_that_stops_early_ends_the_command_quietly(

@@ -12,8 +12,24 @@ from dataclasses import replace
 
 import pytest
 
-from core.mimecast.streams import AUDIT, DLP, HOLD, SIEM_BATCH, SIEM_STREAMING, StreamSpec
-from core.models import BatchCursor, Page, WindowCursor
+from core.errors import ThirdPartyConfigError
+from core.mimecast.streams import (
+    ARCHIVE_SEARCH,
+    AUDIT,
+    CLOUD_INTEGRATED,
+    DLP,
+    HOLD,
+    HOLD_RELEASE,
+    SIEM_BATCH,
+    SIEM_STREAMING,
+    THREAT_INTEL_CUSTOMER,
+    THREAT_INTEL_GRID,
+    TTP_ATTACHMENT,
+    TTP_IMPERSONATION,
+    TTP_URL,
+    StreamSpec,
+)
+from core.models import BatchCursor, Credentials, Page, WindowCursor
 from tests.support.fetching import (
     Clocks,
     connect,
@@ -27,7 +43,29 @@ from tests.support.fetching import (
 )
 from tests.support.simulator import SimulatorProcess
 
-SPECS = [SIEM_BATCH, SIEM_STREAMING, DLP, AUDIT, HOLD]
+SPECS = [
+    SIEM_BATCH,
+    SIEM_STREAMING,
+    DLP,
+    AUDIT,
+    HOLD,
+    TTP_URL,
+    TTP_ATTACHMENT,
+    TTP_IMPERSONATION,
+    ARCHIVE_SEARCH,
+    HOLD_RELEASE,
+    CLOUD_INTEGRATED,
+    THREAT_INTEL_CUSTOMER,
+    THREAT_INTEL_GRID,
+]
+ALL_VALUES = sorted({spec.collection.value for spec in SPECS})
+WINDOWED_API = [DLP, AUDIT, HOLD, TTP_URL, TTP_ATTACHMENT, TTP_IMPERSONATION, ARCHIVE_SEARCH, HOLD_RELEASE]
+KINDS = {  # collections whose records say what they are
+    "siem": 5,
+    "cloudIntegrated": 3,
+    "threatIntelCustomer": 3,
+    "threatIntelGrid": 3,
+}
 
 
 @pytest.fixture
@@ -58,8 +96,8 @@ def test_each_collection_read_from_the_start_gives_exactly_the_ground_truth(
     assert not [gap for page in pages for gap in page.gaps]
     # And each record says what it is
     kinds = records_by_kind(pages)
-    if spec.collection.value == "siem":
-        assert len(kinds) >= 5
+    if spec.collection.value in KINDS:
+        assert len(kinds) >= KINDS[spec.collection.value]
         assert all(" " in kind or kind.isalpha() for kind in kinds)
     else:
         assert set(kinds) == {spec.collection.value}
@@ -125,7 +163,7 @@ def test_a_released_held_message_is_not_listed_again_and_a_new_one_comes_once(
     connection.close()
 
 
-@pytest.mark.parametrize("spec", [DLP, AUDIT, HOLD], ids=lambda spec: spec.name)
+@pytest.mark.parametrize("spec", WINDOWED_API, ids=lambda spec: spec.name)
 def test_small_pages_page_a_window_to_its_end_before_it_moves(
     simulator: SimulatorProcess, clocks: Clocks, spec: StreamSpec
 ) -> None:
@@ -140,7 +178,7 @@ def test_small_pages_page_a_window_to_its_end_before_it_moves(
     connection.close()
 
 
-@pytest.mark.parametrize("spec", [DLP, AUDIT, HOLD], ids=lambda spec: spec.name)
+@pytest.mark.parametrize("spec", WINDOWED_API, ids=lambda spec: spec.name)
 def test_a_placeholder_next_on_an_empty_last_page_ends_the_window(
     simulator: SimulatorProcess, clocks: Clocks, spec: StreamSpec
 ) -> None:
@@ -188,4 +226,57 @@ def test_a_streaming_stream_left_behind_for_more_than_24_hours_reports_exactly_w
     )
     assert lost
     assert got + lost == expected
+    connection.close()
+
+
+MORE = [TTP_URL, TTP_ATTACHMENT, TTP_IMPERSONATION, ARCHIVE_SEARCH, HOLD_RELEASE]
+MORE_WITH_BATCH_AND_FEEDS = [*MORE, CLOUD_INTEGRATED, THREAT_INTEL_CUSTOMER, THREAT_INTEL_GRID]
+
+
+@pytest.mark.parametrize("spec", MORE_WITH_BATCH_AND_FEEDS, ids=lambda spec: spec.name)
+def test_an_application_without_the_permission_gets_a_configuration_error_for_that_collection(
+    simulator: SimulatorProcess, clocks: Clocks, spec: StreamSpec
+) -> None:
+    # Given an application that may read every collection but this one
+    others = [c for c in ALL_VALUES if c != spec.collection.value]
+    body = {"client_id": "partial", "client_secret": "partial-secret", "collections": others}
+    simulator.control.post("/_sim/clients", json=body).raise_for_status()
+    connection = connect(simulator, clocks.client, credentials=Credentials("partial", "partial-secret"))
+    # When it reads this collection: a 403, classified as the configuration's fault
+    with pytest.raises(ThirdPartyConfigError) as refused:
+        drain(connection.fetcher, spec, start_cursor(spec, clocks))
+    assert refused.value.status == 403
+    # And another collection still reads
+    assert drain(connection.fetcher, DLP, start_cursor(DLP, clocks))[-1].finished
+    connection.close()
+
+
+@pytest.mark.parametrize(
+    ("spec", "option"),
+    [
+        *((spec, {"empty_window_flat": True}) for spec in MORE),
+        *((spec, {"listing_order": "oldest_first"}) for spec in (AUDIT, HOLD, ARCHIVE_SEARCH, HOLD_RELEASE)),
+        *(
+            (spec, {"feed_last_token": "repeat", "feed_page_objects": 90})
+            for spec in (THREAT_INTEL_CUSTOMER, THREAT_INTEL_GRID)
+        ),
+    ],
+    ids=lambda value: (
+        value.name if isinstance(value, StreamSpec) else ",".join(f"{k}={v}" for k, v in value.items())
+    ),
+)
+def test_either_reading_of_an_unconfirmed_behaviour_gives_the_same_ground_truth(
+    simulator: SimulatorProcess, clocks: Clocks, spec: StreamSpec, option: dict[str, object]
+) -> None:
+    simulator.configure(**option)
+    small = replace(spec, page_size=40) if spec.page_size else spec
+    connection = connect(simulator, clocks.client)
+    start = start_cursor(small, clocks)
+    pages = drain(connection.fetcher, small, start)
+    # And a quarter of an hour later, read on: empty windows come in between
+    for _ in range(3):
+        clocks.advance(300)
+        pages += drain(connection.fetcher, small, pages[-1].end)
+    assert len(pages) > 3
+    assert Counter(truth_ids(pages)) == truth(simulator, small, until=read_up_to(small, pages, start))
     connection.close()

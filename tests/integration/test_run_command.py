@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -70,9 +71,16 @@ def demo_env(var: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
 
 
+# As a shell does for `cmd &` in a script: the command starts with SIGINT ignored.
+SIGINT_IGNORED = ["sh", "-c", 'trap "" INT; exec "$@"', "sh"]
+
+
 @contextmanager
-def running(args: list[str], env: dict[str, str], cwd: Path) -> Iterator[Run]:
+def running(
+    args: list[str], env: dict[str, str], cwd: Path, *, sigint_ignored: bool = False
+) -> Iterator[Run]:
     """`mimecast-source run` until the block ends, then SIGINT (Ctrl-C) and its exit code."""
+    args = [*SIGINT_IGNORED, *args] if sigint_ignored else args
     process = subprocess.Popen(
         args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=cwd
     )
@@ -86,7 +94,8 @@ def running(args: list[str], env: dict[str, str], cwd: Path) -> Iterator[Run]:
         assert process.poll() is None, run.text()
         yield run
     finally:
-        process.send_signal(signal.SIGINT)
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
         try:
             run.code = process.wait(timeout=60)
         finally:
@@ -174,3 +183,58 @@ def test_a_real_mimecast_setting_means_no_simulator_and_no_demo_source(tmp_path:
         assert "simulator" not in run.text().lower()
         assert not (var / "logs" / "simulator.log").exists()
     assert run.code == 0, run.text()[-3000:]
+
+
+def gone(tree: set[int], timeout: float) -> list[int]:
+    """The processes of `tree` still alive after waiting up to `timeout` seconds for them to end."""
+    deadline = time.monotonic() + timeout
+    while any(alive(pid) for pid in tree) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return [pid for pid in tree if alive(pid)]
+
+
+def test_a_supervisor_killed_with_sigkill_takes_its_children_along_and_the_next_run_starts_cleanly(
+    tmp_path: Path,
+) -> None:
+    var = tmp_path / "var"
+    ports = {"api": free_port(), "flower": free_port(), "simulator": free_port(), "redis": free_port()}
+    env = clean_env(SIM_BACKLOG_HOURS="1", SIM_EVENTS_PER_MINUTE="5")
+    with running(command(var, **ports), env, tmp_path) as first:
+        tree = descendants(first.process.pid)
+        assert len(tree) >= 6
+        first.process.kill()  # SIGKILL: the supervisor cannot clean up
+        first.process.wait(timeout=10)
+        left = gone(tree, timeout=60)
+        assert not left, [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in left]
+
+    # Started the way a script's `make run &` starts it: SIGINT ignored by inheritance.
+    with running(command(var, **ports), env, tmp_path, sigint_ignored=True) as second:
+        assert f"http://127.0.0.1:{ports['api']}/" in second.text()
+        credentials = demo_env(var)
+        auth = (credentials["API_ACCESS_ID"], credentials["API_ACCESS_KEY"])
+        api = f"http://127.0.0.1:{ports['api']}/api/v1"
+        collectors = httpx.get(f"{api}/collectors", auth=auth, timeout=10).json()["collectors"]
+        assert [c["name"] for c in collectors] == ["demo"]  # the first run's Redis data, kept
+        tree = descendants(second.process.pid)
+    assert second.code == 0, second.text()[-3000:]
+    assert not gone(tree, timeout=10)
+
+
+def test_a_port_in_use_is_named_with_the_process_holding_it(tmp_path: Path) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        run = subprocess.run(
+            command(tmp_path / "var", api=port),
+            capture_output=True,
+            text=True,
+            env=clean_env(),
+            cwd=tmp_path,
+            timeout=60,
+            check=False,
+        )
+    assert run.returncode == 1
+    assert f"port {port} (API) is already in use by pid {os.getpid()} (" in run.stderr
+    assert "--api-port / API_PORT" in run.stderr
+    assert not (tmp_path / "var" / "logs").exists()  # nothing was started

@@ -6,13 +6,14 @@ listing, a window and the ground truth all see one instant; `Clocks.advance` mov
 
 from __future__ import annotations
 
+import hashlib
 import json
 import ssl
 from collections import Counter
 from collections.abc import Iterable
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -152,12 +153,26 @@ def resume(
 
 
 def truth_id(record: Record) -> str:
-    """Our record in the simulator's id rule: SIEM `aggregateId:type`, DLP `messageId`, else `id`."""
-    raw = record.raw
-    if record.collection == "siem":
+    """Our record in the simulator's id rule (see `simulator/truth.py`)."""
+    return simulator_id(record.collection, record.raw)
+
+
+# The collections whose records have no id of their own: the simulator names them by content.
+BY_CONTENT = frozenset({"ttpUrl", "ttpAttachment", "archiveSearch"})
+
+
+def simulator_id(collection: str, raw: dict[str, Any]) -> str:
+    """A record's id in the simulator's ground truth: SIEM and Cloud Integrated `aggregateId:type`,
+    DLP `messageId`, release logs `id|released`, id-less logs a hash of their canonical JSON, else `id`."""
+    if collection in ("siem", "cloudIntegrated"):
         return f"{raw['aggregateId']}:{raw.get('type') or raw.get('eventType')}"
-    if record.collection == "dlp":
+    if collection == "dlp":
         return str(raw["messageId"])
+    if collection == "holdReleaseLog":
+        return f"{raw['id']}|{raw['released']}"
+    if collection in BY_CONTENT:
+        canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:32]
     return str(raw["id"])
 
 
@@ -175,9 +190,18 @@ def truth(sim: SimulatorProcess, spec: StreamSpec, until: datetime | None = None
     return Counter(sim.truth(spec.collection.value, **params))
 
 
+# The routes whose window includes its end (spec-more 2.1, 11): a record at the end is read.
+INCLUSIVE_END = frozenset(
+    {"ttpUrl", "ttpAttachment", "ttpImpersonation", "archiveSearch", "holdReleaseLog"}
+    | {"threatIntelCustomer", "threatIntelGrid"}
+)
+
+
 def read_up_to(spec: StreamSpec, pages: list[Page], fallback: Cursor) -> datetime | None:
-    """The end of the last window read: records from there on are for a later window."""
+    """The end of the last window read: records from there on are for a later window (and, on the
+    routes whose window includes its end, records at the end itself were read)."""
     end = pages[-1].end if pages else fallback
     if isinstance(end, WindowCursor):
-        return end.start + spec.overlap if end.end is None else end.start
+        moment = end.start + spec.overlap if end.end is None else end.start
+        return moment + timedelta(milliseconds=1) if spec.collection.value in INCLUSIVE_END else moment
     return None

@@ -1,10 +1,13 @@
-"""docker-compose.yml, the Dockerfile and .env.example, checked statically (there is no Docker engine
-here): the services, their health checks and commands, the scaling rules, and that no secret is
-written into the files."""
+"""docker-compose.yml, the Dockerfile and .env.example, checked statically and by a real Compose
+(Debian's `docker-compose`, whose `config` parses, validates and resolves the file without an
+engine): the services, their health checks and commands, the scaling rules, one image built once,
+and that no secret is written into the files or pasted into a URL."""
 
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +49,7 @@ def seconds(duration: str) -> int:
 
 def interpolated_names(node: Any) -> set[str]:
     text = yaml.safe_dump(node)
-    return set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", text))
+    return set(re.findall(r"(?<!\$)\$\{([A-Z][A-Z0-9_]*)", text))  # `$${X}` is the container's own
 
 
 def test_the_stack_has_redis_api_worker_beat_flower_and_a_demo_simulator() -> None:
@@ -164,10 +167,95 @@ def test_the_image_is_slim_python_311_installs_the_project_and_runs_as_non_root(
         assert f"COPY {room} ./{room}" in DOCKERFILE
 
 
-def test_every_service_runs_the_one_image() -> None:
+def test_every_service_runs_the_one_image_which_only_the_api_builds() -> None:
     for name in (*APP_SERVICES, "simulator"):
         assert SERVICES[name]["image"] == "mimecast-source:latest", name
-        assert SERVICES[name]["build"] == ".", name
+        assert SERVICES[name]["pull_policy"] == "never", name
+    assert [name for name in SERVICES if "build" in SERVICES[name]] == ["api"]
+    assert SERVICES["api"]["build"] == "."
+
+
+def test_every_long_running_service_has_a_health_check() -> None:
+    for name, service in SERVICES.items():
+        assert service["healthcheck"]["test"][0] in ("CMD", "CMD-SHELL"), name
+    assert "celery -A worker inspect ping" in SERVICES["worker"]["healthcheck"]["test"][1]
+    assert "/tmp/celerybeat-schedule" in " ".join(SERVICES["beat"]["healthcheck"]["test"])
+    assert "--schedule=/tmp/celerybeat-schedule" in command("beat")
+    assert "http://127.0.0.1:5555/healthcheck" in " ".join(SERVICES["flower"]["healthcheck"]["test"])
+
+
+def test_the_redis_password_is_never_pasted_into_a_url() -> None:
+    for name in APP_SERVICES:
+        environment = SERVICES[name]["environment"]
+        assert "$" not in environment["REDIS_URL"], name
+        assert environment["REDIS_PASSWORD"].startswith("${REDIS_PASSWORD:?"), name
+
+
+FILLED = {
+    "SECRETS_KEY": "a-fernet-key",
+    "API_ACCESS_KEY": "an-access-key",
+    "REDIS_PASSWORD": "p@ss/w:rd#%x",
+    "FLOWER_BASIC_AUTH": "admin:flower-password",
+}
+
+
+def compose_config(tmp_path: Path, values: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`docker-compose config` on the project's file with an .env of `values` (no engine needed)."""
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        pytest.fail("docker-compose is not installed: `make test` installs Debian's package")
+    env_file = tmp_path / ".env"
+    lines = ENV_EXAMPLE.splitlines()
+    filled = [f"{line}{values.get(line[:-1], '')}" if line.endswith("=") else line for line in lines]
+    env_file.write_text("\n".join(filled) + "\n")
+    command = [binary, "--project-directory", str(ROOT), "--env-file", str(env_file)]
+    command += ["-f", str(ROOT / "docker-compose.yml"), "config"]
+    environment = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    return subprocess.run(command, capture_output=True, text=True, env=environment, timeout=60, check=False)
+
+
+def test_a_real_compose_resolves_the_file_from_a_filled_in_env_example(tmp_path: Path) -> None:
+    run = compose_config(tmp_path, FILLED)
+    assert run.returncode == 0, run.stderr
+    resolved: dict[str, Any] = yaml.safe_load(run.stdout)
+    services = resolved["services"]
+    assert set(services) == {"redis", "api", "worker", "beat", "flower", "simulator"}
+    assert services["simulator"]["profiles"] == ["demo"]
+    assert [name for name, service in services.items() if "build" in service] == ["api"]
+    assert {services[name]["image"] for name in (*APP_SERVICES, "simulator")} == {"mimecast-source:latest"}
+    for name, service in services.items():
+        assert service["healthcheck"]["test"], name
+    for name in APP_SERVICES:
+        environment = services[name]["environment"]
+        assert environment["REDIS_URL"] == "redis://redis:6379/0", name
+        assert environment["REDIS_PASSWORD"] == FILLED["REDIS_PASSWORD"], name
+    assert services["redis"]["environment"]["REDIS_PASSWORD"] == FILLED["REDIS_PASSWORD"]
+    assert services["flower"]["environment"]["FLOWER_BASIC_AUTH"] == FILLED["FLOWER_BASIC_AUTH"]
+
+
+@pytest.mark.parametrize("missing", sorted(FILLED))
+def test_a_real_compose_refuses_to_start_without_a_required_secret_and_names_it(
+    tmp_path: Path, missing: str
+) -> None:
+    run = compose_config(tmp_path, {name: value for name, value in FILLED.items() if name != missing})
+    assert run.returncode != 0
+    assert f"set {missing}" in run.stderr
+
+
+def test_the_settings_put_the_redis_password_into_the_url_escaped() -> None:
+    import kombu
+    import redis
+
+    password = FILLED["REDIS_PASSWORD"] + "?&= é@"
+    settings = Settings(_env_file=None, redis_url="redis://redis:6379/0", redis_password=password)  # type: ignore[call-arg]
+    assert password not in settings.redis_url
+    assert redis.Redis.from_url(settings.redis_url).connection_pool.connection_kwargs["password"] == password
+    connection = kombu.Connection(settings.redis_url)
+    assert (connection.password, connection.hostname, connection.port) == (password, "redis", 6379)
+    kept = Settings(_env_file=None, redis_url="redis://:inurl@h:1/0", redis_password="other")  # type: ignore[call-arg]
+    assert kept.redis_url == "redis://:inurl@h:1/0"
+    none = Settings(_env_file=None, redis_url="redis://h:1/0", redis_password="")  # type: ignore[call-arg]
+    assert none.redis_url == "redis://h:1/0"
 
 
 def test_the_docker_context_leaves_out_local_state() -> None:

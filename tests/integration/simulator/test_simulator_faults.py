@@ -472,7 +472,8 @@ def test_the_truth_answers_collection_count_and_ids(sim: SimulatorProcess) -> No
 
 def test_the_truth_takes_its_bounds_as_epoch_ms_or_iso_times(sim: SimulatorProcess) -> None:
     now = sim_now(sim)
-    since, until = int(now.timestamp() * 1000) - 3_600_000, int(now.timestamp() * 1000) - 1_800_000
+    second = int(now.timestamp()) * 1000  # `until` below is written in whole seconds
+    since, until = second - 3_600_000, second - 1_800_000
     as_iso = {
         "since": datetime.fromtimestamp(since / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
         "until": datetime.fromtimestamp(until / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S+0000"),

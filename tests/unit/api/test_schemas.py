@@ -100,3 +100,30 @@ def test_field_schema_names_reserve_the_underscore_for_built_ins() -> None:
     with pytest.raises(ValidationError, match="built-in"):
         FieldRequest.model_validate({"fieldName": "_siemForward"})
     assert FieldRequest.model_validate({"fieldName": "team"}).fieldName == "team"
+
+
+@pytest.mark.parametrize(
+    "asked", ["7d", "12h", "2w", "90m", "2026-01-01T00:00:00Z", "2026-01-01T01:00:00+01:00"]
+)
+def test_collect_from_is_kept_as_given_and_shown_back(asked: str) -> None:
+    body = example()
+    body["source"]["config"]["collectFrom"] = asked
+    config = SourceRequest.model_validate_json(json.dumps(body)).source.config.to_config()
+    assert config.collect_from == asked
+    assert config.to_json()["collectFrom"] == asked
+    assert type(config).from_json(config.to_json()) == config
+
+
+def test_a_source_without_collect_from_shows_no_such_key() -> None:
+    config = SourceRequest.model_validate_json(PRODUCT_EXAMPLE).source.config.to_config()
+    assert config.collect_from is None
+    assert "collectFrom" not in config.to_json()
+
+
+def test_every_collection_of_the_more_logs_is_an_allowed_data_collection_value() -> None:
+    body = example()
+    more = ["ttpUrl", "ttpAttachment", "ttpImpersonation", "archiveSearch", "holdReleaseLog"]
+    more += ["cloudIntegrated", "threatIntelCustomer", "threatIntelGrid"]
+    body["source"]["config"]["dataCollection"] = more
+    config = SourceRequest.model_validate(body).source.config.to_config()
+    assert config.data_collection == tuple(more)

@@ -11,11 +11,14 @@ from core.mimecast.streams import AUDIT, DLP, HOLD, SIEM_BATCH, SIEM_STREAMING, 
 from core.mimecast.windows import (
     batch_into_reach,
     close_window,
+    collect_start,
     format_time,
     initial_cursor,
+    into_reach,
     is_due,
     open_window,
     reach_gap,
+    span,
 )
 from core.models import BatchCursor, KnownIds, WindowCursor
 
@@ -178,3 +181,82 @@ def test_a_first_siem_listing_asked_by_a_day_out_of_reach_moves_into_it_and_name
     assert gap.what.startswith(f"siem {asked.start_date}T00:00:00.000Z .. ")
     assert batch_into_reach(SIEM_BATCH, cursor, NOW) is None
     assert batch_into_reach(SIEM_BATCH, replace(asked, token="listed"), NOW) is None
+
+
+@pytest.mark.parametrize(
+    ("asked", "start"),
+    [
+        ("7d", NOW - timedelta(days=7)),
+        ("12h", NOW - timedelta(hours=12)),
+        ("90m", NOW - timedelta(minutes=90)),
+        ("2w", NOW - timedelta(weeks=2)),
+        ("2024-06-01T00:00:00Z", datetime(2024, 6, 1, tzinfo=UTC)),
+        ("2024-06-01T02:00:00+02:00", datetime(2024, 6, 1, tzinfo=UTC)),
+        (None, None),
+    ],
+)
+def test_collect_from_is_a_time_or_a_duration_back_from_now(
+    asked: str | None, start: datetime | None
+) -> None:
+    assert collect_start(asked, NOW) == start
+
+
+@pytest.mark.parametrize(
+    ("asked", "said"),
+    [
+        ("yesterday", "ISO 8601"),
+        ("7 days", "ISO 8601"),
+        ("0d", "ISO 8601"),
+        ("7y", "ISO 8601"),
+        ("2024-06-01T00:00:00", "time zone"),
+        ("2024-07-01T00:00:00Z", "future"),
+        ("999999w", "first year"),
+    ],
+)
+def test_a_collect_from_that_is_not_a_zoned_past_time_or_a_duration_is_refused(asked: str, said: str) -> None:
+    with pytest.raises(ValueError, match=said):
+        collect_start(asked, NOW)
+
+
+def test_collect_from_within_the_reach_starts_the_new_stream_there() -> None:
+    asked = NOW - timedelta(days=7)
+    assert initial_cursor(DLP, NOW, collect_from=asked) == WindowCursor(start=asked.replace(microsecond=0))
+    assert initial_cursor(AUDIT, NOW, collect_from=asked) == WindowCursor(start=asked.replace(microsecond=0))
+    assert initial_cursor(SIEM_BATCH, NOW, collect_from=NOW - timedelta(days=3)) == BatchCursor(
+        start_date=date(2024, 6, 7)
+    )
+    assert initial_cursor(DLP, NOW, collect_from=NOW + timedelta(days=1)).start == NOW.replace(microsecond=0)  # type: ignore[union-attr]
+
+
+def test_collect_from_beyond_the_reach_is_kept_so_the_first_fetch_reports_the_gap_and_moves_in() -> None:
+    asked = NOW - timedelta(days=90)
+    audit = initial_cursor(AUDIT, NOW, collect_from=asked)
+    assert isinstance(audit, WindowCursor)
+    assert audit.start == asked.replace(microsecond=0)
+    moved, gap = into_reach(AUDIT, audit, NOW)
+    assert moved.start == (NOW - timedelta(days=59)).replace(microsecond=0)
+    assert gap is not None
+    assert gap.reason == "older than the 59 days Mimecast serves for auditEvent"
+
+    batch = initial_cursor(SIEM_BATCH, NOW, collect_from=asked)
+    assert batch == BatchCursor(start_date=asked.date())
+    assert isinstance(batch, BatchCursor)
+    found = batch_into_reach(SIEM_BATCH, batch, NOW)
+    assert found is not None
+    listed, lost = found
+    assert listed.start_date == date(2024, 6, 4)
+    assert lost.reason.startswith("before the first whole day inside the 7 days Mimecast serves for siem")
+
+
+@pytest.mark.parametrize(
+    ("length", "text"),
+    [
+        (timedelta(days=59), "59 days"),
+        (timedelta(days=1), "1 day"),
+        (timedelta(hours=23, minutes=50), "23 hours 50 minutes"),
+        (timedelta(days=7, hours=1), "7 days 1 hour"),
+    ],
+)
+def test_gap_texts_write_spans_as_people_do(length: timedelta, text: str) -> None:
+    assert span(length) == text
+    assert "0:00" not in reach_gap(SIEM_STREAMING, NOW - timedelta(days=3), NOW).reason  # type: ignore[union-attr]
