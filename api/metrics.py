@@ -43,6 +43,7 @@ COUNTERS = {
     counters.PAGES_FETCHED: "Pages (or SIEM file chunks) read from Mimecast.",
     counters.ERRORS: "Failed fetches or forwards, by error type.",
     counters.QUARANTINED_LINES: "Malformed records or lines kept aside instead of forwarded.",
+    counters.THROTTLE_WAITS: "Fetches that waited out a 429 another unit on the same client id met.",
 }
 PAGE = 1000
 

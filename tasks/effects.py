@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from core.engine.decisions import Gate, after_commit, gate
 from core.engine.units import Unit, parse
-from core.errors import Refusal, SourceError
+from core.errors import RateLimited, Refusal, SourceError
 from core.lifecycle import health
 from core.lifecycle.failures import FailureOutcome, on_failure
 from core.lifecycle.states import State, StateError
@@ -135,6 +135,21 @@ class Work:
                 "unit %s quits: its source is gone, stopping, halted or no longer collects it", self.unit
             )
         return verdict is Gate.GO
+
+    def throttle(self, source: StoredSource, endpoint: str, error: RateLimited) -> None:
+        """A 429: no unit on this client id calls `endpoint` before the reset Mimecast named."""
+        self.svc.throttle.pause(source.config.client_id, endpoint, self.now + error.wait_seconds, self.now)
+
+    def throttled(self, source: StoredSource, endpoint: str) -> bool:
+        """Whether another unit on this client id met a 429 on `endpoint` whose reset is still ahead;
+        if so, this unit is due again at the reset and makes no call."""
+        until = self.svc.throttle.paused_until(source.config.client_id, endpoint, self.now)
+        if until is None:
+            return False
+        self.svc.coordination.schedule(self.unit.id, until)
+        self.svc.counters.add(counters.THROTTLE_WAITS, self.labels)
+        log.info("unit %s waits out a rate limit on its client id until %.0f", self.unit, until)
+        return True
 
     def gap(self, source: StoredSource, found: Gap) -> None:
         svc = self.svc

@@ -19,7 +19,7 @@ from celery.exceptions import Ignore
 from core.engine import fanout
 from core.engine.decisions import Next, after_listing, outgoing, quarantine_entry, take
 from core.engine.messages import PageMessage
-from core.errors import Refusal, SourceError
+from core.errors import RateLimited, Refusal, SourceError
 from core.mimecast import paging, windows
 from core.mimecast.auth import Session, TokenFlow
 from core.mimecast.fetcher import Fetcher
@@ -62,6 +62,8 @@ class Fetch:
                 log.info("unit %s: %s; this fetch steps aside", self.unit, lost)
                 return None
             except SourceError as error:
+                if isinstance(error, RateLimited):
+                    work.throttle(source, spec_for(self.unit.collection).path, error)
                 work.failed(source, error)
                 return None
             finally:
@@ -76,6 +78,8 @@ class Fetch:
         checkpoint = svc.coordination.checkpoint(unit.id)
         if unit.is_child and checkpoint.cursor is None:
             svc.coordination.drop_child(unit.id)  # finished (or dropped) already
+            return None
+        if self.work.throttled(source, spec.path):
             return None
         asked = windows.collect_start(source.config.collect_from, now)  # collectFrom (issue 13)
         cursor = (

@@ -25,6 +25,7 @@ from core.store.quarantine import Quarantine
 from core.store.secrets import SecretBox
 from core.store.sources import SourceStore
 from core.store.streaks import Streaks
+from core.store.throttle import Throttle
 from core.store.tokens import RedisTokenCache
 from worker.settings import Settings
 
@@ -41,6 +42,7 @@ class Services:
     mimecast: MimecastClient
     coordination: Coordination
     streaks: Streaks
+    throttle: Throttle
     quarantine: Quarantine
     counters: Counters
     fields: FieldStore
@@ -69,6 +71,7 @@ def build(settings: Settings) -> Services:
         mimecast=mimecast,
         coordination=Coordination(client),
         streaks=Streaks(client),
+        throttle=Throttle(client),
         quarantine=Quarantine(client, settings.quarantine_limit),
         counters=Counters(client),
         fields=FieldStore(client),

@@ -36,7 +36,7 @@ class PageMessage:
             "end": self.end,
             "finished": self.finished,
             "complete": self.complete,
-            "records": [list(record) for record in self.records],
+            "records": self.records,  # tuples go out as JSON arrays
             "quarantined": [dict(entry) for entry in self.quarantined],
         }
 
@@ -53,6 +53,13 @@ class PageMessage:
             end=str(data["end"]),
             finished=bool(data["finished"]),
             complete=bool(data["complete"]),
-            records=tuple((str(r[0]), str(r[1]), str(r[2])) for r in data["records"]),
+            records=tuple(_line(record) for record in data["records"]),
             quarantined=tuple(dict(entry) for entry in data.get("quarantined", ())),
         )
+
+
+def _line(record: Any) -> RecordLine:
+    record_id, kind, text = record  # ValueError when a record is not three items
+    if not (isinstance(record_id, str) and isinstance(kind, str) and isinstance(text, str)):
+        raise TypeError("a record travels as three strings: id, log type, text")
+    return record_id, kind, text

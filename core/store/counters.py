@@ -20,6 +20,7 @@ RECORDS_FORWARDED = "records_forwarded"  # labels: source, collection
 PAGES_FETCHED = "pages_fetched"  # labels: source, collection
 ERRORS = "errors"  # labels: source, collection, type
 QUARANTINED_LINES = "quarantined_lines"  # labels: source, collection
+THROTTLE_WAITS = "throttle_waits"  # labels: source, collection
 NAMES = (RECORDS_FORWARDED, PAGES_FETCHED, ERRORS, QUARANTINED_LINES)
 
 Labels = tuple[tuple[str, str], ...]

@@ -192,6 +192,12 @@ def source_quarantine_total(source_id: str) -> str:
 # The Mimecast client.
 
 
+def throttle(client: str, endpoint: str) -> str:
+    """When (epoch seconds) one Mimecast application may call one endpoint again, after a 429: one
+    budget for every source and unit using that client id. `client` and `endpoint` are digests."""
+    return f"{PREFIX}:throttle:{client}:{endpoint}"
+
+
 def batch_listing(listing: str) -> str:
     """A SIEM batch listing (file key -> signed URL, size, expiry) as JSON, expiring with its URLs.
 

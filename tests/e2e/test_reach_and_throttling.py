@@ -12,8 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
+from core.store.counters import THROTTLE_WAITS, Counters
 from tests.e2e.harness import Deployment, deploy, wait_caught_up
+from tests.support.simulator import CLIENT_ID, CLIENT_SECRET
 from tests.support.stack import wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -147,3 +150,45 @@ def test_throttling_waits_out_the_reset_and_is_not_a_failure(tmp_path: Path) -> 
         assert not open_events(deployment, source, "ThirdPartyGenericError")
         assert not [e for e in deployment.events(source) if e["eventName"] == "ThirdPartyGenericError"]
         never_in_error(deployment, collector, source)
+
+
+def test_a_429_met_by_one_source_pauses_that_endpoint_for_every_source_on_the_client_id(
+    tmp_path: Path,
+) -> None:
+    reset_ms = 4000
+    with deploy(tmp_path, settings={"BACKFILL_SPLIT_SECONDS": "0"}) as deployment:
+        sim = deployment.simulator
+        sim.fault("dlp", kind="rate_limit", count=1, reset_ms=reset_ms)
+        collector, _ = deployment.create_source(collections=("dlp",))
+        wait_for(lambda: int(sim.state()["calls"].get("dlp", 0)) >= 1, timeout=30, what="the first DLP call")
+        throttled_at = time.monotonic()
+        # Given a second source on the same client id, started while the first waits out the reset
+        config = {
+            "name": "Mimecast again",
+            "clientID": CLIENT_ID,
+            "clientSecret": CLIENT_SECRET,
+            "dataCollection": ["dlp"],
+        }
+        body = {
+            "api.version": "v1",
+            "source": {"config": config, "schemaRef": {"type": "Mimecast"}, "sourceType": "Universal"},
+        }
+        second = deployment.client.post(f"/collectors/{collector}/sources", json=body)
+        second.raise_for_status()
+        # Then neither calls the DLP endpoint again before the reset
+        calls_after: list[float] = []
+
+        def watch() -> bool:
+            counted = int(sim.state()["calls"].get("dlp", 0))
+            while len(calls_after) < counted - 1:
+                calls_after.append(time.monotonic())
+            return len(calls_after) >= 2
+
+        wait_for(watch, timeout=40, what="DLP calls from both sources after the reset")
+        assert calls_after[0] - throttled_at >= reset_ms / 1000 * 0.8, calls_after
+        client = redis.Redis.from_url(deployment.redis_server.url)
+        waited = Counters(client).read(THROTTLE_WAITS)
+        client.close()
+        assert any(dict(labels).get("source") == second.json()["source"]["id"] for labels in waited), waited
+        # And both deliver every DLP record, once each
+        assert deployment.wait_state(collector, second.json()["source"]["id"], "Collecting")

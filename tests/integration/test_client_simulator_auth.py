@@ -9,7 +9,6 @@ after any of them loses and repeats nothing.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import replace
 from typing import Any
@@ -38,17 +37,6 @@ SMALL = {
     "audit": replace(AUDIT, page_size=100),
     "hold": replace(HOLD, page_size=100),
 }
-
-
-@pytest.fixture
-def clocks(simulator: SimulatorProcess) -> Clocks:
-    return Clocks(simulator)
-
-
-@pytest.fixture
-def workers(simulator: SimulatorProcess, clocks: Clocks) -> Iterator[Workers]:
-    with closing(Workers(simulator, clocks.client)) as opened:
-        yield opened
 
 
 def token_calls(sim: SimulatorProcess) -> int:

@@ -8,7 +8,6 @@ read are exactly the ground truth: nothing lost, nothing repeated.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, replace
 from typing import Any
@@ -98,17 +97,6 @@ CASES: dict[str, Case] = {
     "files 503": Case("files", {"status": 503}, ThirdPartyGenericError),
     "files 429": Case("files", {"kind": "rate_limit", "reset_ms": 5000}, RateLimited),
 }
-
-
-@pytest.fixture
-def clocks(simulator: SimulatorProcess) -> Clocks:
-    return Clocks(simulator)
-
-
-@pytest.fixture
-def workers(simulator: SimulatorProcess, clocks: Clocks) -> Iterator[Workers]:
-    with closing(Workers(simulator, clocks.client)) as opened:
-        yield opened
 
 
 @pytest.mark.parametrize("case", CASES.values(), ids=list(CASES))

@@ -42,17 +42,6 @@ def busy(busy_simulator: SimulatorProcess) -> SimulatorProcess:
     return busy_simulator
 
 
-@pytest.fixture
-def clocks(simulator: SimulatorProcess) -> Clocks:
-    return Clocks(simulator)
-
-
-@pytest.fixture
-def workers(simulator: SimulatorProcess, clocks: Clocks) -> Iterator[Workers]:
-    with closing(Workers(simulator, clocks.client)) as opened:
-        yield opened
-
-
 def calls(sim: SimulatorProcess, route: str) -> int:
     count: int = sim.state()["calls"].get(route, 0)
     return count

@@ -47,17 +47,6 @@ CHUNK_RECORDS = 4
 ROUTE = {"siem": "batch", "siem-streaming": "streaming", "dlp": "dlp", "auditEvent": "audit"}
 
 
-@pytest.fixture
-def clocks(simulator: SimulatorProcess) -> Clocks:
-    return Clocks(simulator)
-
-
-@pytest.fixture
-def workers(simulator: SimulatorProcess, clocks: Clocks) -> Iterator[Workers]:
-    with closing(Workers(simulator, clocks.client)) as opened:
-        yield opened
-
-
 def route_of(spec: StreamSpec) -> str:
     return ROUTE.get(spec.name, "hold")
 

@@ -5,10 +5,6 @@ token of the listing that made it."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import closing
-
-import pytest
 
 from core.engine import fanout
 from core.engine.units import Unit
@@ -18,17 +14,6 @@ from tests.support.fetching import Clocks, Workers, drain, start_cursor, truth, 
 from tests.support.simulator import SimulatorProcess
 
 SIEM = Unit("s1", "siem")
-
-
-@pytest.fixture
-def clocks(simulator: SimulatorProcess) -> Clocks:
-    return Clocks(simulator)
-
-
-@pytest.fixture
-def workers(simulator: SimulatorProcess, clocks: Clocks) -> Iterator[Workers]:
-    with closing(Workers(simulator, clocks.client)) as opened:
-        yield opened
 
 
 def calls(sim: SimulatorProcess, route: str) -> int:

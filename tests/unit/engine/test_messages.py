@@ -37,3 +37,9 @@ def test_a_malformed_message_is_refused() -> None:
     del broken["lease"]
     with pytest.raises(KeyError):
         PageMessage.from_json(broken)
+
+
+def test_a_record_that_is_not_three_strings_is_refused() -> None:
+    for bad in ([["siem-1", "receipt"]], [["siem-1", "receipt", 7]]):
+        with pytest.raises((TypeError, ValueError)):
+            PageMessage.from_json({**MESSAGE.to_json(), "records": bad})

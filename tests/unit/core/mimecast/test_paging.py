@@ -295,3 +295,30 @@ def test_a_listing_that_is_not_caught_up_is_followed_by_another_listing() -> Non
     assert not paging.batch_finished(cursor)
     with pytest.raises(RepeatedPageToken):  # T2 leading back to T1 would loop
         paging.listed(SIEM_BATCH, cursor, listing(["c"], "T1", caught_up=False))
+
+
+@pytest.mark.parametrize("inclusive_end", [True, False])
+def test_adjacent_sub_windows_hand_out_a_record_at_their_shared_edge_exactly_once(
+    inclusive_end: bool,
+) -> None:
+    # Given two sub-windows that meet at `edge`, each asking from a second before what it owns
+    edge = START + timedelta(minutes=30)
+    first = WindowCursor(start=START - timedelta(seconds=1), end=edge, since=START, until=edge)
+    second = WindowCursor(start=edge - timedelta(seconds=1), end=edge + timedelta(minutes=30), since=edge,
+                          until=edge + timedelta(minutes=30))  # fmt: skip
+    at_edge, before, after = audit(1, 30), audit(2, 29), audit(3, 31)
+    # When Mimecast answers each with whatever its bounds include (an inclusive or exclusive end)
+    first_answer = [before, at_edge] if inclusive_end else [before]
+    second_answer = [at_edge, after]
+    handed = [r.id for r in paging.step(AUDIT, first, envelope(first_answer)).records]
+    handed += [r.id for r in paging.step(AUDIT, second, envelope(second_answer)).records]
+    # Then each record is handed out once, by the sub-window that owns its time
+    assert sorted(handed) == ["a1", "a2", "a3"]
+
+
+def test_a_record_without_a_readable_time_is_handed_out_by_a_bounded_window() -> None:
+    bounded = WindowCursor(
+        start=START, end=START + timedelta(hours=1), since=START, until=START + timedelta(hours=1)
+    )
+    undated = {"id": "a9", "auditType": "User Logged On", "eventTime": "not a time"}
+    assert [r.id for r in paging.step(AUDIT, bounded, envelope([undated])).records] == ["a9"]
