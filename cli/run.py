@@ -221,6 +221,10 @@ def run(
             "worker",
             [*celery, "worker", "--loglevel", "INFO", "--hostname", "worker1@%h", "-E", "-c", "2"],
             env,
+            # Orphaned, it goes at once: a warm (or even cold) shutdown can hang once the Redis beside
+            # it is gone too. Its tasks' messages are unacked and delivered again, no checkpoint moved
+            # without the destination, and Celery's pool processes die with it (their own PDEATHSIG).
+            death=signal.SIGKILL,
         )
         beat_schedule = str((var / "celerybeat-schedule").resolve())
         supervisor.start("beat", [*celery, "beat", "--loglevel", "INFO", "--schedule", beat_schedule], env)

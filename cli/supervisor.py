@@ -3,7 +3,8 @@
 Each child runs in its own process group, so Ctrl-C in a terminal reaches only the supervisor,
 which stops the children in order, and a child's own children (Celery's pool) go with it. Each
 child also asks Linux for a parent-death signal (prctl PR_SET_PDEATHSIG): if the supervisor itself
-dies, even by SIGKILL, every child gets SIGTERM at once, so nothing is left holding the ports.
+dies, even by SIGKILL, every child gets a signal at once (SIGTERM; SIGKILL for the Celery worker,
+whose shutdown can hang without its broker), so nothing is left holding the ports.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 
-def _die_with(parent: int) -> Callable[[], None]:
-    """The child's first act after fork: SIGTERM when `parent` dies, default SIGINT and SIGTERM."""
+def _die_with(parent: int, death: signal.Signals) -> Callable[[], None]:
+    """The child's first act after fork: `death` when `parent` dies, default SIGINT and SIGTERM."""
 
     def prepare() -> None:
         # Dispositions set to "ignore" survive exec: a supervisor started where SIGINT is ignored
@@ -38,9 +39,9 @@ def _die_with(parent: int) -> Callable[[], None]:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if _LIBC is not None:
-            _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+            _LIBC.prctl(PR_SET_PDEATHSIG, death, 0, 0, 0)
         if os.getppid() != parent:  # the supervisor died before prctl took hold
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), death)
 
     return prepare
 
@@ -56,7 +57,10 @@ class Supervisor:
     log_dir: Path
     children: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
 
-    def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    def start(
+        self, name: str, args: list[str], env: dict[str, str], death: signal.Signals = signal.SIGTERM
+    ) -> subprocess.Popen[bytes]:
+        """Start a child; `death` is the signal it gets if the supervisor dies (SIGTERM by default)."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with (self.log_dir / f"{name}.log").open("ab") as log:
             # Its own process group: Ctrl-C reaches only this supervisor, which stops the children
@@ -68,7 +72,7 @@ class Supervisor:
                 env=env,
                 process_group=0,
                 # preexec_fn is safe here: the supervisor runs no threads.
-                preexec_fn=_die_with(os.getpid()),
+                preexec_fn=_die_with(os.getpid(), death),
             )
         self.children.append((name, process))
         return process
