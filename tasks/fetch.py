@@ -165,6 +165,7 @@ class Fetch:
             adoption = fanout.files_of(self.unit, cursor, listing, svc.settings.child_bytes, self._bound())
             svc.counters.add(counters.PAGES_FETCHED, self.work.labels)
         self._adopt(lease, version, adoption)
+        self.work.delivered(source)  # a listing recorded is progress: Collecting, or recovered
         assert isinstance(adoption.cursor, BatchCursor)
         waiting = svc.coordination.children(self.unit.source_id).pending
         follow = after_listing(
