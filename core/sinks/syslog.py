@@ -15,6 +15,7 @@ de-duplicates.
 from __future__ import annotations
 
 import re
+import select
 import socket
 import ssl
 from datetime import UTC
@@ -112,6 +113,8 @@ class SyslogSink:
                     _await_close(raw)
                     return
                 with self._tls.wrap_socket(raw, server_hostname=self._address[0]) as connection:
+                    if _refused(connection):
+                        raise self._refused()
                     connection.sendall(data)
                     try:
                         plain = connection.unwrap()  # our close_notify, then the server's
@@ -121,6 +124,12 @@ class SyslogSink:
                     _await_close(plain)
         except (OSError, ValueError) as exc:
             raise self._failure(exc) from None
+
+    def _refused(self) -> FirstPartyGenericError:
+        return misconfigured(
+            f"{self._where}: the server closed the TLS session right after the handshake; it may "
+            "require a client certificate (set tls.certFile and tls.keyFile) or refuse the one sent"
+        )
 
     def _failure(self, exc: BaseException) -> FirstPartyGenericError:
         if isinstance(exc, ssl.SSLCertVerificationError):
@@ -136,6 +145,27 @@ class SyslogSink:
 
     def close(self) -> None:
         pass
+
+
+PROBE_SECONDS = 0.05
+
+
+def _refused(connection: ssl.SSLSocket) -> bool:
+    """Whether the server ended the session just after the handshake (a syslog server never sends):
+    a server that checks client certificates after the handshake (rsyslog's gtls) closes then, and
+    anything sent after that would be lost without a word. Post-handshake messages (session
+    tickets) are read and are not a refusal."""
+    if not select.select([connection], [], [], PROBE_SECONDS)[0]:
+        return False
+    connection.setblocking(False)
+    try:
+        return connection.recv(1) == b""
+    except ssl.SSLWantReadError:
+        return False
+    except (ssl.SSLError, OSError):
+        return True
+    finally:
+        connection.setblocking(True)
 
 
 def _await_close(connection: socket.socket) -> None:

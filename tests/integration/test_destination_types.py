@@ -184,6 +184,22 @@ def test_syslog_tls_against_an_unknown_ca_is_a_misconfiguration(tmp_path: Path, 
     assert "set tls.caFile" in str(caught.value)
 
 
+def test_syslog_presents_its_client_certificate_to_a_server_that_requires_one(
+    tmp_path: Path, ca: Authority
+) -> None:
+    with Rsyslog(tmp_path / "rsyslog", ca, client_certificates=True) as server:
+        tls = {"caFile": str(ca.ca_file)}
+        address = {"host": "127.0.0.1", "port": server.port}
+        without = SyslogSink("siem", check("syslog", {**address, "tls": tls}))
+        with pytest.raises(FirstPartyGenericError) as refused:
+            without.write(batch(1))  # the server refuses a client with no certificate: not "delivered"
+        assert refused.value.code == MISCONFIGURED
+        assert "tls.certFile" in str(refused.value)
+        mutual = {**tls, "certFile": str(ca.client_cert_file), "keyFile": str(ca.client_key_file)}
+        SyslogSink("siem", check("syslog", {**address, "tls": mutual})).write(batch(2))
+        assert [m.params["recordId"] for m in server.messages()] == ["siem-000000", "siem-000001"]
+
+
 def test_plain_tcp_syslog_when_tls_is_off(tmp_path: Path) -> None:
     with Rsyslog(tmp_path / "rsyslog", None) as server:
         SyslogSink("siem", check("syslog", {"host": "127.0.0.1", "port": server.port, "tls": False})).write(

@@ -67,11 +67,13 @@ def parse(line: str) -> SyslogMessage:
 
 
 class Rsyslog:
-    def __init__(self, directory: Path, ca: Authority | None) -> None:
+    def __init__(self, directory: Path, ca: Authority | None, *, client_certificates: bool = False) -> None:
         if not os.path.exists(RSYSLOGD):
             pytest.skip("rsyslogd is not installed (make test installs rsyslog and rsyslog-gnutls)")
         self.directory = directory
         self.ca = ca
+        # x509/certvalid: a client must present a certificate the CA signed, or the session is refused.
+        self.auth_mode = "x509/certvalid" if client_certificates else "anon"
         self.port = free_port()
         self.output = directory / "out.log"
         self._process: subprocess.Popen[bytes] | None = None
@@ -89,7 +91,9 @@ class Rsyslog:
                 f' defaultNetstreamDriverCertFile="{self.ca.cert_file}"'
                 f' defaultNetstreamDriverKeyFile="{self.ca.key_file}"'
             )
-            stream = ' streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="anon"'
+            stream = (
+                f' streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="{self.auth_mode}"'
+            )
         return (
             f'global(workDirectory="{self.directory / "work"}" maxMessageSize="256k"{tls})\n'
             f'module(load="imtcp"{stream})\n'

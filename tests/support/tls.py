@@ -1,4 +1,5 @@
-"""A test certificate authority made in the test: a CA and a server certificate for 127.0.0.1."""
+"""A test certificate authority made in the test: a CA, a server certificate for 127.0.0.1 and a
+client certificate (mutual TLS)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ class Authority:
     ca_file: Path
     cert_file: Path  # the server's certificate (for 127.0.0.1 and localhost)
     key_file: Path
+    client_cert_file: Path  # a client certificate signed by the same CA (mutual TLS)
+    client_key_file: Path
 
 
 def _name(common: str) -> x509.Name:
@@ -76,9 +79,37 @@ def make_ca(directory: Path, label: str = "test") -> Authority:
         )
         .sign(ca_key, hashes.SHA256())
     )
+    client_key = ec.generate_private_key(ec.SECP256R1())
+    client = (
+        x509.CertificateBuilder()
+        .subject_name(_name(f"{label} client"))
+        .issuer_name(ca_cert.subject)
+        .public_key(client_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     directory.mkdir(parents=True, exist_ok=True)
     made = Authority(
-        directory / f"{label}-ca.pem", directory / f"{label}-server.pem", directory / f"{label}-server.key"
+        directory / f"{label}-ca.pem",
+        directory / f"{label}-server.pem",
+        directory / f"{label}-server.key",
+        directory / f"{label}-client.pem",
+        directory / f"{label}-client.key",
+    )
+    made.client_cert_file.write_bytes(client.public_bytes(serialization.Encoding.PEM))
+    made.client_key_file.write_bytes(
+        client_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
     )
     made.ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     made.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
