@@ -52,7 +52,8 @@ return count
 @dataclass(frozen=True)
 class Series:
     """One collection's minutes from `start` (UTC, on the minute), oldest first: records forwarded
-    in each, and the lag in seconds after its last commit (None for a minute with no commit)."""
+    in each, and the lag in seconds after its last commit (a minute with no commit: the minute
+    before's, a minute older; None before the first known one)."""
 
     start: datetime
     forwarded: tuple[int, ...]
@@ -85,7 +86,18 @@ def series_from(raw: bytes, now: datetime, minutes: int = MINUTES) -> Series:
             forwarded[minute - first] = count
             lag[minute - first] = seen - 1 if seen else None
     start = datetime.fromtimestamp(first * 60, UTC)
-    return Series(start, tuple(forwarded), tuple(lag))
+    return Series(start, tuple(forwarded), tuple(grown(lag)))
+
+
+def grown(lag: list[int | None]) -> list[int | None]:
+    """A minute without a commit has the lag of the minute before, a minute older: nothing moved
+    the checkpoint, so a stalled stream's lag rises in the chart instead of leaving a hole. Before
+    the first known minute it stays unknown. Pure."""
+    filled: list[int | None] = []
+    for seen in lag:
+        previous = filled[-1] if filled else None
+        filled.append(seen if seen is not None else (previous + 60 if previous is not None else None))
+    return filled
 
 
 def lag_of(checkpoint: Checkpoint, now: datetime) -> tuple[int | None, str | None]:

@@ -38,9 +38,15 @@ def test_each_slot_lands_on_its_minute_and_slots_older_than_a_day_are_left_out()
     series = series_from(raw, NOW)
     assert series.forwarded[-1] == 7
     assert series.lag[-1] == 30
-    assert (series.forwarded[-3], series.lag[-3]) == (3, None)
+    assert (series.forwarded[-3], series.lag[-3]) == (3, (MINUTES - 3) * 60)  # grown since minute 0
     assert (series.forwarded[0], series.lag[0]) == (9, 0)
     assert sum(series.forwarded) == 19
+
+
+def test_a_stalled_streams_lag_rises_a_minute_a_minute_until_its_next_commit() -> None:
+    now = minute_of(NOW)
+    series = series_from(ring((now - 10, 4, 301), (now, 2, 31)), NOW, minutes=12)
+    assert series.lag == (None, 300, 360, 420, 480, 540, 600, 660, 720, 780, 840, 30)
 
 
 def test_a_shorter_window_keeps_the_newest_minutes() -> None:
