@@ -192,11 +192,26 @@ def boundary(page: Page) -> bool:
 
 
 def take(pages: Iterable[Page], limit: int) -> Page | None:
-    """Consecutive pages as one batch of up to `limit` records, never past a boundary; None if
-    there was no page. The caller closes the iterable (an open file download ends with it)."""
+    """Consecutive pages as one batch of about `limit` records, never past a boundary; None if
+    there was no page. The caller closes the iterable (an open file download ends with it).
+
+    Past `limit`, the batch goes on to the end of the SIEM file it is in (up to `OVERRUN` times
+    `limit`): a batch that stopped inside a file would make the next task download and gunzip the
+    file again up to where this one stopped.
+    """
     taken: Page | None = None
     for page in pages:
         taken = page if taken is None else joined(taken, page)
-        if page.finished or len(taken.records) >= limit or boundary(page):
+        if page.finished or boundary(page):
+            break
+        if len(taken.records) >= limit and (_between_files(page) or len(taken.records) >= OVERRUN * limit):
             break
     return taken
+
+
+OVERRUN = 3
+
+
+def _between_files(page: Page) -> bool:
+    """Whether the page ends where a file ends (or ends no file at all: an API page)."""
+    return not isinstance(page.end, BatchCursor) or page.end.line == 0

@@ -175,13 +175,16 @@ def chunk(first: int, count: int, files: tuple[str, ...] = ("a", "b"), index: in
     return Page("siem", records, start, end, finished=False)
 
 
+def api_page(first: int, count: int) -> Page:
+    window = WindowCursor(start=NOW, end=NOW)  # a window still open: more pages follow
+    return Page("dlp", tuple(record(n) for n in range(first, first + count)), window, window, finished=False)
+
+
 def test_pages_join_into_one_batch_up_to_the_limit() -> None:
-    taken = take(iter([chunk(0, 3), chunk(3, 3), chunk(6, 3)]), limit=5)
+    taken = take(iter([api_page(0, 3), api_page(3, 3), api_page(6, 3)]), limit=5)
 
     assert taken is not None
     assert [r.id for r in taken.records] == [f"siem-{n}" for n in range(6)]  # the page that crossed it
-    assert taken.start == chunk(0, 3).start
-    assert taken.end == chunk(3, 3).end
 
 
 def test_a_batch_never_runs_past_the_end_of_a_childs_files_or_a_window() -> None:
@@ -192,3 +195,27 @@ def test_a_batch_never_runs_past_the_end_of_a_childs_files_or_a_window() -> None
     assert take(iter([chunk(0, 3), done, chunk(9, 1)]), limit=100).end == done.end  # type: ignore[union-attr]
     assert take(iter([window_closed, chunk(0, 1)]), limit=100) == window_closed
     assert take(iter([]), limit=100) is None
+
+
+def test_past_the_limit_a_batch_goes_on_to_the_end_of_the_file_it_is_in() -> None:
+    ends_inside = chunk(0, 4)
+    ends_file = Page(
+        "siem",
+        chunk(4, 2).records,
+        ends_inside.end,
+        BatchCursor(token="t", files=("a", "b"), file_index=1, line=0, caught_up=True),
+        finished=False,
+    )
+
+    taken = take(iter([ends_inside, ends_file, chunk(0, 3, index=1)]), limit=3)
+
+    assert taken is not None
+    assert taken.end == ends_file.end  # not cut at 4 records inside file "a"
+    assert len(taken.records) == 6
+
+
+def test_a_file_far_longer_than_the_limit_is_still_cut() -> None:
+    pieces = [chunk(n * 3, 3) for n in range(10)]  # one long file, three records a chunk
+    taken = take(iter(pieces), limit=3)
+    assert taken is not None
+    assert len(taken.records) == 9  # three times the limit at most
