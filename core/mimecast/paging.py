@@ -143,8 +143,10 @@ def _remembered(spec: StreamSpec, cursor: WindowCursor, raw: JsonObject) -> bool
 
 
 def _owned(spec: StreamSpec, cursor: WindowCursor, raw: JsonObject) -> bool:
-    """Whether a bounded cursor hands out this record: its time is in [since, until) (a record
-    without a readable time is handed out; it has no edge to fall on)."""
+    """Whether a cursor that owns a range (a backfill's sub-window, or a stream after a split: it has
+    `since`) hands out this record: its time is in [since, until) (a record without a readable time
+    is handed out; it has no edge to fall on). A cursor without `since` (`fetch --until`) keeps
+    whatever its windows return."""
     time = record_time(spec, raw)
     if time is None:
         return True
@@ -164,7 +166,7 @@ def _accept(
         if not isinstance(raw, dict):
             quarantined.append(Quarantined(where, position, "record is not a JSON object", repr(raw)[:200]))
             continue
-        if (cursor.since is not None or cursor.until is not None) and not _owned(spec, cursor, raw):
+        if cursor.since is not None and not _owned(spec, cursor, raw):
             continue
         record = to_record(spec, raw)
         key = digest(record.id)
