@@ -14,19 +14,18 @@ started on the same port, and served over TLS with a test CA. They share no code
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import json
-import socket
 import ssl
 import threading
 from collections import deque
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.support.ports import free_port
+from tests.support.receiver import CuttableServer
 from tests.support.tls import Authority
 
 Answer = tuple[int, dict[str, str], bytes]
@@ -50,7 +49,7 @@ class _Base:
         self.lock = threading.Lock()
         self.seen: list[Seen] = []
         self._answers: deque[tuple[int, str | None]] = deque()
-        self._server: _Server | None = None
+        self._server: CuttableServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -67,7 +66,7 @@ class _Base:
     def start(self) -> None:
         if self._server is not None:
             return
-        self._server = _Server(("127.0.0.1", self.port), self)
+        self._server = CuttableServer(("127.0.0.1", self.port), _Handler, self)
         if self.tls is not None:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(self.tls.cert_file, self.tls.key_file)
@@ -218,46 +217,15 @@ def _concatenated(body: bytes) -> list[dict[str, Any]] | None:
         events.append(event)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], owner: _Base) -> None:
-        self.owner = owner
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def cut_connections(self) -> None:
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Cut connections and refused TLS handshakes are expected; stay quiet."""
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: _Server
+    server: CuttableServer
 
     def _serve(self, method: str) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         headers = {name.lower(): value for name, value in self.headers.items()}
         body = gzip.decompress(raw) if headers.get("content-encoding") == "gzip" and raw else raw
-        owner = self.server.owner
+        owner: _Base = self.server.owner
         status, extra, answer = owner.handle(method, self.path, headers, body)
         with owner.lock:
             owner.seen.append(Seen(method, self.path, headers, body, status))

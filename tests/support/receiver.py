@@ -82,7 +82,7 @@ class Receiver:
         self._lock = threading.Lock()
         self._requests: list[ReceivedRequest] = []
         self._answers: deque[int] = deque()
-        self._server: _Server | None = None
+        self._server: CuttableServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -100,7 +100,7 @@ class Receiver:
         """Listen (again) on the same port; what was recorded is kept."""
         if self._server is not None:
             return
-        self._server = _Server(("127.0.0.1", self.port), self)
+        self._server = CuttableServer(("127.0.0.1", self.port), _Handler, self)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"receiver-{self.port}"
         )
@@ -166,15 +166,18 @@ class Receiver:
             self._requests.append(request)
 
 
-class _Server(ThreadingHTTPServer):
+class CuttableServer(ThreadingHTTPServer):
+    """A threaded HTTP server for test destinations; `cut_connections` ends every open connection
+    at once (a destination going down mid-request). `owner` is what its handler serves for."""
+
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], receiver: Receiver) -> None:
-        self.receiver = receiver
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], owner: Any) -> None:
+        self.owner = owner
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
+        super().__init__(address, handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._connections_lock:
@@ -194,19 +197,19 @@ class _Server(ThreadingHTTPServer):
                 connection.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        """A connection cut by `stop()` is expected; stay quiet."""
+        """Cut connections (and refused TLS handshakes) are expected; stay quiet."""
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: _Server
+    server: CuttableServer
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         headers = {name.lower(): _utf8(value) for name, value in self.headers.items()}
         data = gzip.decompress(body) if headers.get("content-encoding") == "gzip" else body
         lines = tuple(line for line in data.decode("utf-8").split("\n") if line)
-        receiver = self.server.receiver
+        receiver: Receiver = self.server.owner
         status = receiver._next_status()
         receiver._record(ReceivedRequest("POST", self.path, headers, len(body), lines, status))
         answer = json.dumps({"status": status}).encode()
