@@ -105,7 +105,7 @@ class Simulation:
             "token_error_status", "empty_last_page", "duplicate_url_rate", "overlap_rate", "latency_ms",
             "quota_batch", "quota_streaming", "quota_api", "batch_url_ttl_seconds", "empty_window_flat",
             "listing_order", "late_share", "late_minutes", "late_collections", "feed_page_objects",
-            "feed_last_token",
+            "feed_last_token", "quota_reset", "quota_headers",
         }  # fmt: skip
         unknown = set(changes) - allowed
         if unknown:
