@@ -66,13 +66,15 @@ class Row:
         return len(self.delivered) + len(self.missing)
 
     def quantile(self, share: float) -> tuple[float, bool]:
-        """The nearest-rank quantile and whether it is only a lower bound (a record still missing)."""
-        ranked = sorted(
-            [(value, False) for value in self.delivered] + [(value, True) for value in self.missing]
-        )
-        if not ranked:
+        """The nearest-rank quantile, never understated: a missing record counts as later than any
+        delivered one. When the rank lands on a missing record, a lower bound and True: the rank's
+        value with each missing record at the time it had waited by the end."""
+        if not self.records:
             return math.nan, False
-        return ranked[max(math.ceil(share * len(ranked)) - 1, 0)]
+        rank = max(math.ceil(share * self.records) - 1, 0)
+        if rank < len(self.delivered):
+            return sorted(self.delivered)[rank], False
+        return sorted(self.delivered + self.missing)[rank], True
 
 
 @dataclass
