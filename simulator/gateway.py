@@ -109,5 +109,6 @@ async def admit(
     quota = sim.quotas.spend(client.client_id, route, sim.clock.now_ms())
     headers = quota.headers(sim.options.quota_reset, sim.options.quota_headers)
     if quota.exceeded:
+        sim.count_refused(route)
         return None, {}, gateway_fail(429, "too_many_requests", "Over throttling limit", headers)
     return client, headers, None

@@ -89,6 +89,7 @@ class Simulation:
         self.bulk = BulkFiles(self.dataset)
         self.quotas = self._quotas()
         self.calls: Counter[str] = Counter()
+        self.refused: Counter[str] = Counter()
 
     def _quotas(self) -> Quotas:
         """One counter per route (each Mimecast endpoint has its own quota), limits per quota group."""
@@ -150,6 +151,11 @@ class Simulation:
     def count(self, route: str) -> None:
         with self._lock:
             self.calls[route] += 1
+
+    def count_refused(self, route: str) -> None:
+        """A call refused with a 429 because the client's quota on the route was spent."""
+        with self._lock:
+            self.refused[route] += 1
 
 
 def _chance(seed: int, *parts: object) -> float:
