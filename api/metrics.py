@@ -14,6 +14,12 @@ Series (labels `source`, `collection`, and `type` for errors):
 - `mimecast_source_data_lag_seconds`: how far behind now the stream's cursor is, when its cursor
   says (the start of its current time window);
 - `mimecast_source_due_streams` (due and not yet claimed), `mimecast_source_scheduled_streams`;
+- `mimecast_source_pacing_waits_total` and `..._pacing_wait_milliseconds_total`, labelled `endpoint`
+  (the Mimecast path) and `how` (`inline`: a short wait inside the task; `rescheduled`: the unit
+  was put back in the due set until its next call may go): waits the shared rate budget imposed;
+- `mimecast_source_rate_budget_remaining` and `..._rate_budget_reset_seconds`, labelled `endpoint`
+  and `app` (a short digest of the client id, never the id): what Mimecast last said is left of
+  each application's quota, and in how long it renews;
 - `mimecast_source_sources{state}`;
 - `mimecast_source_redis_up`: 0 when Redis could not be read (the other series are then absent).
 """
@@ -41,6 +47,7 @@ from core.store.counters import Counters
 from core.store.destinations import BATCHES, FAILURES, RECORDS, SEND_MS, SENDS
 from core.store.destinations import COUNTERS as DESTINATION_COUNTERS
 from core.store.sources import SourceStore
+from core.store.throttle import Throttle
 
 PREFIX = "mimecast_source"
 COUNTERS = {
@@ -49,6 +56,8 @@ COUNTERS = {
     counters.ERRORS: "Failed fetches or forwards, by error type.",
     counters.QUARANTINED_LINES: "Malformed records or lines kept aside instead of forwarded.",
     counters.THROTTLE_WAITS: "Fetches that waited out a 429 another unit on the same client id met.",
+    counters.PACING_WAITS: "Calls the shared rate budget made wait, by endpoint and how they waited.",
+    counters.PACING_WAIT_MS: "Milliseconds calls waited for the shared rate budget, by endpoint and how.",
     BATCHES: "Batches a destination accepted, by destination and type.",
     RECORDS: "Records a destination accepted, by destination and type.",
     FAILURES: "Failed writes to a destination, by destination, type and kind of failure.",
@@ -56,6 +65,8 @@ COUNTERS = {
     SENDS: "Sends to a destination, accepted or failed.",
 }
 PAGE = 1000
+# Counters shown with their own labels (not per source and collection).
+AS_LABELLED = frozenset({*DESTINATION_COUNTERS, counters.PACING_WAITS, counters.PACING_WAIT_MS})
 
 
 class RedisCollector(Collector):
@@ -67,6 +78,7 @@ class RedisCollector(Collector):
         self._redis = client
         self._counters = Counters(client)
         self._streams = Coordination(client)
+        self._throttle = Throttle(client)
         self._sources = sources
         self._now = now
 
@@ -86,7 +98,7 @@ class RedisCollector(Collector):
         for name, documentation in COUNTERS.items():
             family = Metric(f"{PREFIX}_{name}", documentation, "counter")
             for labels, value in sorted(self._counters.read(name).items()):
-                shown = dict(labels) if name in DESTINATION_COUNTERS else _labels(dict(labels))
+                shown = dict(labels) if name in AS_LABELLED else _labels(dict(labels))
                 family.add_sample(f"{PREFIX}_{name}_total", shown, value)
             yield family
 
@@ -124,10 +136,31 @@ class RedisCollector(Collector):
         scheduled.add_metric([], int(self._redis.zcard(keys.due_streams())))
         yield scheduled
 
+        yield from self._budgets(now)
+
         by_state = GaugeMetricFamily(f"{PREFIX}_sources", "Sources per state.", labels=["state"])
         for state, count in states.items():
             by_state.add_metric([state], count)
         yield by_state
+
+    def _budgets(self, now: float) -> Iterator[Metric]:
+        remaining = GaugeMetricFamily(
+            f"{PREFIX}_rate_budget_remaining",
+            "Calls Mimecast last said are left of the application's quota on the endpoint.",
+            labels=["app", "endpoint"],
+        )
+        reset = GaugeMetricFamily(
+            f"{PREFIX}_rate_budget_reset_seconds",
+            "Seconds until the application's quota on the endpoint renews.",
+            labels=["app", "endpoint"],
+        )
+        for listed in sorted(self._throttle.budgets(), key=lambda one: (one.app, one.endpoint)):
+            if listed.budget.reset_at <= now:
+                continue  # renewed since: what it said no longer holds
+            remaining.add_metric([listed.app, listed.endpoint], listed.budget.remaining)
+            reset.add_metric([listed.app, listed.endpoint], listed.budget.reset_at - now)
+        yield remaining
+        yield reset
 
     def _all_source_ids(self) -> Iterator[str]:
         offset = 0

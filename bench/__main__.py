@@ -1,12 +1,15 @@
 """`make bench` / `python -m bench [PART ...] [options]`: the benchmarks, each printing its figures.
 
 Parts: `simulator` (how fast the simulator serves), `client` (our Mimecast client), `destinations`
-(records/s into each destination type), and the three of
+(records/s into each destination type), the three of
 issue 9, `p1` (pipeline against a plain loop), `p5` (scaling over worker processes) and `dispatch`
-(tick time and steady state); `targets` runs those three. No part named: all of them. Whenever p1,
-p5 or dispatch ran, a table of the issue's targets next to the figures ends the output.
+(tick time and steady state); `targets` runs those three; and issue 10's `freshness` (a record's
+arrival in the destination after it became available, on a live simulator, `--minutes` long). No
+part named: all of them. Whenever p1, p5, dispatch or freshness ran, a table of the issues' targets
+next to the figures ends the output.
 
-Quick run: `python -m bench p1 --records 30000`, or `python -m bench targets --quick`.
+Quick run: `python -m bench p1 --records 30000`, `python -m bench targets --quick`, or
+`python -m bench freshness --quick` (4 minutes).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from bench import (
     client_throughput,
     destination_throughput,
     dispatch_tick,
+    freshness,
     pipeline_vs_reference,
     simulator_throughput,
     worker_scaling,
@@ -30,7 +34,7 @@ from bench.pipeline_vs_reference import P1
 from bench.targets import Target, ceil3, floor2, table
 from bench.worker_scaling import P5
 
-PARTS = ("simulator", "client", "destinations", "p1", "p5", "dispatch")
+PARTS = ("simulator", "client", "destinations", "p1", "p5", "dispatch", "freshness")
 QUICK = {"records": 30_000, "p5_records": 12_000, "streams": 4_000, "due": 1_000, "steady_seconds": 10.0}
 
 
@@ -53,6 +57,12 @@ def _options() -> argparse.Namespace:
     parser.add_argument("--ticks", type=int, default=dispatch_tick.TICKS, help="dispatch: ticks timed")
     parser.add_argument("--steady-seconds", type=float, default=dispatch_tick.STEADY_SECONDS)
     parser.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        help=f"freshness: minutes (default {freshness.MINUTES:g}, {freshness.QUICK_MINUTES:g} with --quick)",
+    )
+    parser.add_argument(
         "--env",
         action="append",
         default=[],
@@ -67,6 +77,10 @@ def _options() -> argparse.Namespace:
     if options.quick:
         for name, value in QUICK.items():
             setattr(options, name, value)
+    if options.minutes is None:
+        options.minutes = freshness.QUICK_MINUTES if options.quick else freshness.MINUTES
+    if options.minutes * 60 <= freshness.TARGET_SECONDS:
+        parser.error(f"--minutes must be longer than the target ({freshness.TARGET_SECONDS:.0f} s)")
     return options
 
 
@@ -132,6 +146,7 @@ def main() -> None:
         parts = [p for p in parts if p != "targets"] + ["p1", "p5", "dispatch"]
     settings = dict(item.split("=", 1) for item in options.env)
     p1 = p5 = dispatch = None
+    fresh: freshness.Freshness | None = None
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         root = Path(tmp)
@@ -159,10 +174,16 @@ def main() -> None:
                     options.steady_seconds,
                     settings,
                 )
+            elif part == "freshness":
+                fresh = freshness.run(root / "freshness", options.minutes, settings)
             print(flush=True)
     found = _targets(p1, p5, dispatch)
     if found:
         print(table(found))
+    if fresh is not None:
+        if not fresh.siem_modes:
+            print("SIEM streaming/auto is not available in this build: no SIEM freshness measured")
+        print(table(freshness.targets(fresh), "targets (issue 10):"))
     if settings:
         print(f"settings given with --env: {settings}")
     print(f"(bench ran {time.monotonic() - began:.0f} s; load average at the end {_load()})")

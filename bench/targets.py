@@ -27,10 +27,10 @@ class Target:
     met: bool
 
 
-def table(targets: list[Target]) -> str:
+def table(targets: list[Target], title: str = "targets (issue 9):") -> str:
     width = max(len(target.name) for target in targets) + 2
     figure_width = max(len(target.figure) for target in targets) + 2
-    lines = ["targets (issue 9):", f"  {'target':<{width}}{'measured':<{figure_width}}verdict"]
+    lines = [title, f"  {'target':<{width}}{'measured':<{figure_width}}verdict"]
     for target in targets:
         verdict = "met" if target.met else "NOT met"
         lines.append(f"  {target.name:<{width}}{target.figure:<{figure_width}}{verdict}")

@@ -86,6 +86,7 @@ async def state(request: Request, sim: Simulation) -> Response:
             "seed": sim.initial.seed,
             "accountId": sim.dataset.account_id,
             "calls": dict(sim.calls),
+            "overQuota": dict(sim.refused),
             "pendingFaults": sim.faults.pending(),
             "clients": clients,
             "options": options,

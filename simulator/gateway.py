@@ -107,7 +107,8 @@ async def admit(
     if (collection or COLLECTION_OF_ROUTE[route]) not in client.collections:
         return None, {}, gateway_fail(403, "app_forbidden", "Forbidden to perform the requested operation")
     quota = sim.quotas.spend(client.client_id, route, sim.clock.now_ms())
-    headers = quota.headers()
+    headers = quota.headers(sim.options.quota_reset, sim.options.quota_headers)
     if quota.exceeded:
+        sim.count_refused(route)
         return None, {}, gateway_fail(429, "too_many_requests", "Over throttling limit", headers)
     return client, headers, None

@@ -73,6 +73,10 @@ class SimulatorSettings(BaseSettings):
     quota_batch: tuple[int, int] = (50, 900)
     quota_streaming: tuple[int, int] = (300, 3600)
     quota_api: tuple[int, int] = (1000, 60)
+    # How `X-RateLimit-Reset` reads (ms to wait, per the docs, or the epoch second of the reset) and
+    # whether the `X-RateLimit-*` headers come on every answer or only on a 429: both unconfirmed.
+    quota_reset: Literal["ms", "epoch_seconds"] = "ms"
+    quota_headers: Literal["every_answer", "on_429"] = "every_answer"
 
     def rate(self, collection: str) -> int:
         return self.collection_rates.get(collection, self.events_per_minute)

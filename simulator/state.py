@@ -89,6 +89,7 @@ class Simulation:
         self.bulk = BulkFiles(self.dataset)
         self.quotas = self._quotas()
         self.calls: Counter[str] = Counter()
+        self.refused: Counter[str] = Counter()
 
     def _quotas(self) -> Quotas:
         """One counter per route (each Mimecast endpoint has its own quota), limits per quota group."""
@@ -105,7 +106,7 @@ class Simulation:
             "token_error_status", "empty_last_page", "duplicate_url_rate", "overlap_rate", "latency_ms",
             "quota_batch", "quota_streaming", "quota_api", "batch_url_ttl_seconds", "empty_window_flat",
             "listing_order", "late_share", "late_minutes", "late_collections", "feed_page_objects",
-            "feed_last_token",
+            "feed_last_token", "quota_reset", "quota_headers",
         }  # fmt: skip
         unknown = set(changes) - allowed
         if unknown:
@@ -150,6 +151,11 @@ class Simulation:
     def count(self, route: str) -> None:
         with self._lock:
             self.calls[route] += 1
+
+    def count_refused(self, route: str) -> None:
+        """A call refused with a 429 because the client's quota on the route was spent."""
+        with self._lock:
+            self.refused[route] += 1
 
 
 def _chance(seed: int, *parts: object) -> float:

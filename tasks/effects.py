@@ -19,6 +19,7 @@ from core.errors import RateLimited, Refusal, SourceError
 from core.lifecycle import health
 from core.lifecycle.failures import FailureOutcome, on_failure
 from core.lifecycle.states import State, StateError
+from core.mimecast.pacing import Paced
 from core.models import Gap
 from core.store import counters
 from core.store.outcomes import NotFound
@@ -150,6 +151,17 @@ class Work:
         self.svc.counters.add(counters.THROTTLE_WAITS, self.labels)
         log.info("unit %s waits out a rate limit on its client id until %.0f", self.unit, until)
         return True
+
+    def paced(self, paced: Paced) -> None:
+        """The application's rate budget paces this unit: due again when its next call may go."""
+        self.svc.coordination.schedule(self.unit.id, paced.until)
+        log.info("unit %s: %s", self.unit, paced)
+
+    def waited(self, endpoint: str, seconds: float, rescheduled: bool) -> None:
+        """Count a pacing wait (in place, or by rescheduling the unit), per endpoint."""
+        labels = {"endpoint": endpoint, "how": "rescheduled" if rescheduled else "inline"}
+        self.svc.counters.add(counters.PACING_WAITS, labels)
+        self.svc.counters.add(counters.PACING_WAIT_MS, labels, max(int(seconds * 1000), 0))
 
     def gap(self, source: StoredSource, found: Gap) -> None:
         svc = self.svc

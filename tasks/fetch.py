@@ -23,6 +23,8 @@ from core.errors import RateLimited, Refusal, SourceError
 from core.mimecast import paging, windows
 from core.mimecast.auth import Session, TokenFlow
 from core.mimecast.fetcher import Fetcher
+from core.mimecast.paced import PacedCaller
+from core.mimecast.pacing import Paced
 from core.mimecast.streams import StreamSpec, spec_for
 from core.models import BatchCursor, Credentials, Cursor, WindowCursor, cursor_of_text, cursor_text
 from core.store import counters
@@ -58,6 +60,9 @@ class Fetch:
             try:
                 message = self._fetch(source, lease)
                 return message
+            except Paced as paced:
+                work.paced(paced)
+                return None
             except Refusal as lost:
                 log.info("unit %s: %s; this fetch steps aside", self.unit, lost)
                 return None
@@ -196,9 +201,15 @@ class Fetch:
     def _fetcher(self, source: StoredSource) -> Fetcher:
         svc = self.svc
         credentials = Credentials(source.config.client_id, svc.sources.secret(source.id))
-        session = Session(
-            svc.mimecast, TokenFlow(svc.tokens, svc.mimecast.request_token, svc.clock), credentials
+        caller = PacedCaller(
+            svc.mimecast,
+            svc.throttle,
+            svc.clock,
+            credentials.client_id,
+            share=svc.settings.rate_pace_share,
+            on_wait=self.work.waited,
         )
+        session = Session(caller, TokenFlow(svc.tokens, svc.mimecast.request_token, svc.clock), credentials)
         return Fetcher(session, svc.files, svc.clock, listings=svc.listings)
 
     def _later(self) -> None:

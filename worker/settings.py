@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     retry_window_seconds: float = Field(default=5400.0, gt=0)
     retry_base_seconds: float = Field(default=5.0, gt=0)
     retry_cap_seconds: float = Field(default=300.0, gt=0)
+    # When Mimecast says at most this share of an endpoint's limit is left before the reset, the
+    # remaining calls are spread evenly up to the reset (0: only wait once none is left).
+    rate_pace_share: float = Field(default=0.2, ge=0, le=1)
     # SIEM batch files are read and forwarded in chunks of at most this many records.
     max_records_per_chunk: int = Field(default=2000, ge=1, le=50_000)
     # Quarantined lines kept per source (the newest), and characters kept of each.

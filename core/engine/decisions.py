@@ -16,6 +16,7 @@ from enum import StrEnum
 from core.engine.units import Unit
 from core.errors import ErrorType
 from core.lifecycle.states import SourceStatus, State
+from core.mimecast.pacing import Paced
 from core.models import BatchCursor, Page, Record, WindowCursor
 from core.processing.metadata import SourceMetadata
 from core.processing.rules import RuleSet
@@ -197,15 +198,22 @@ def take(pages: Iterable[Page], limit: int) -> Page | None:
 
     Past `limit`, the batch goes on to the end of the SIEM file it is in (up to `OVERRUN` times
     `limit`): a batch that stopped inside a file would make the next task download and gunzip the
-    file again up to where this one stopped.
+    file again up to where this one stopped. When the rate budget paces a call (`Paced`) after a
+    page, the batch ends there; before any page, `Paced` goes to the caller.
     """
     taken: Page | None = None
-    for page in pages:
-        taken = page if taken is None else joined(taken, page)
-        if page.finished or boundary(page):
-            break
-        if len(taken.records) >= limit and (_between_files(page) or len(taken.records) >= OVERRUN * limit):
-            break
+    try:
+        for page in pages:
+            taken = page if taken is None else joined(taken, page)
+            if page.finished or boundary(page):
+                break
+            size = len(taken.records)
+            if size >= limit and (_between_files(page) or size >= OVERRUN * limit):
+                break
+    except Paced:
+        if taken is None:
+            raise
+        # The rate budget paces the next call: the pages read so far go on; the next fetch waits.
     return taken
 
 

@@ -40,6 +40,7 @@ from core.errors import (
     ThirdPartyGenericError,
     TokenRejected,
 )
+from core.mimecast.pacing import reset_seconds
 from core.models import JsonObject
 
 
@@ -59,10 +60,6 @@ NO_RESULT_MESSAGES = frozenset({"no results found for threat intel feed."})
 SUMMARY_LIMIT = 200
 DEFAULT_WAIT_SECONDS = 30.0
 MAX_WAIT_SECONDS = 3600.0
-# X-RateLimit-Reset is documented as milliseconds to wait; a value this large would be eleven
-# days, so it can only be an epoch time (seconds, or milliseconds above 10^12).
-EPOCH_SECONDS_FLOOR = 1e9
-EPOCH_MILLIS_FLOOR = 1e12
 
 _SECRETISH = re.compile(r"[A-Za-z0-9+/_=.\-]{32,}")
 _BEARER = re.compile(r"(?i)bearer\s+\S+")
@@ -157,12 +154,7 @@ def rate_limit_wait(headers: Mapping[str, str], now: float) -> float:
     except (KeyError, ValueError):
         reset = None
     if reset is not None:
-        if reset >= EPOCH_MILLIS_FLOOR:
-            wait = reset / 1000 - now
-        elif reset >= EPOCH_SECONDS_FLOOR:
-            wait = reset - now
-        else:
-            wait = reset / 1000
+        wait = reset_seconds(reset, now)  # ms to wait, or an epoch time (pacing says which)
     elif "retry-after" in lowered:
         wait = _retry_after(lowered["retry-after"], now)
     if wait is None or wait != wait:  # missing or NaN

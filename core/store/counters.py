@@ -21,6 +21,8 @@ PAGES_FETCHED = "pages_fetched"  # labels: source, collection
 ERRORS = "errors"  # labels: source, collection, type
 QUARANTINED_LINES = "quarantined_lines"  # labels: source, collection
 THROTTLE_WAITS = "throttle_waits"  # labels: source, collection
+PACING_WAITS = "pacing_waits"  # labels: endpoint, how (inline | rescheduled)
+PACING_WAIT_MS = "pacing_wait_milliseconds"  # labels: endpoint, how
 NAMES = (RECORDS_FORWARDED, PAGES_FETCHED, ERRORS, QUARANTINED_LINES)
 
 Labels = tuple[tuple[str, str], ...]

@@ -198,6 +198,18 @@ def throttle(client: str, endpoint: str) -> str:
     return f"{PREFIX}:throttle:{client}:{endpoint}"
 
 
+def rate_budget(client: str, endpoint: str) -> str:
+    """Hash: what Mimecast last said of one application's quota on one endpoint (remaining, limit,
+    reset_at, seen_at), a version for compare-and-set, and the endpoint's path for `/metrics`;
+    expires after the reset. `client` and `endpoint` are digests."""
+    return f"{PREFIX}:budget:{client}:{endpoint}"
+
+
+def rate_budget_pattern() -> str:
+    """Every rate budget (for `/metrics`)."""
+    return f"{PREFIX}:budget:*"
+
+
 def batch_listing(listing: str) -> str:
     """A SIEM batch listing (file key -> signed URL, size, expiry) as JSON, expiring with its URLs.
 

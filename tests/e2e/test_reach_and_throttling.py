@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import redis
 
-from core.store.counters import THROTTLE_WAITS, Counters
+from core.store.counters import PACING_WAITS, THROTTLE_WAITS, Counters
 from tests.e2e.harness import Deployment, deploy, wait_caught_up
 from tests.support.simulator import CLIENT_ID, CLIENT_SECRET
 from tests.support.stack import wait_for
@@ -192,3 +192,26 @@ def test_a_429_met_by_one_source_pauses_that_endpoint_for_every_source_on_the_cl
         assert any(dict(labels).get("source") == second.json()["source"]["id"] for labels in waited), waited
         # And both deliver every DLP record, once each
         assert deployment.wait_state(collector, second.json()["source"]["id"], "Collecting")
+
+
+def test_the_remaining_budget_paces_calls_so_that_no_429_comes(tmp_path: Path) -> None:
+    # Given a DLP quota of 4 calls per 4 s, and a backlog of about ten pages read one after another
+    simulator = {"quota_api": [4, 4], "collection_rates": {"dlp": 40}}
+    with deploy(tmp_path, settings={"BACKFILL_SPLIT_SECONDS": "0"}, simulator=simulator) as deployment:
+        sim = deployment.simulator
+        collector, source = deployment.create_source(collections=("dlp",))
+        # When it collects the backlog
+        delivered = wait_caught_up(deployment, deployment.delivered, timeout=60, collections=("dlp",))
+        assert set(delivered["dlp"].values()) == {1}
+        # Then the budget spread the calls: Mimecast never had to refuse one, and the waits are counted
+        state = sim.state()
+        assert int(state["calls"]["dlp"]) > 8, state["calls"]  # more than two windows' worth
+        assert state["overQuota"].get("dlp", 0) == 0, state
+        client = redis.Redis.from_url(deployment.redis_server.url)
+        waited = Counters(client).read(PACING_WAITS)
+        client.close()
+        on_dlp = [
+            count for labels, count in waited.items() if dict(labels)["endpoint"] == "/api/dlp/get-logs"
+        ]
+        assert sum(on_dlp) > 0, waited
+        assert deployment.state(collector, source)["state"] == "Collecting"

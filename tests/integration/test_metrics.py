@@ -16,9 +16,19 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from core.mimecast.pacing import Budget
 from core.store import keys
 from core.store.coordination import Coordination
-from core.store.counters import ERRORS, PAGES_FETCHED, QUARANTINED_LINES, RECORDS_FORWARDED, Counters
+from core.store.counters import (
+    ERRORS,
+    PACING_WAIT_MS,
+    PACING_WAITS,
+    PAGES_FETCHED,
+    QUARANTINED_LINES,
+    RECORDS_FORWARDED,
+    Counters,
+)
+from core.store.throttle import Throttle, app_label
 from tests.support.api_server import ADMIN_ID, ADMIN_KEY
 from tests.support.stack import Stack, running_stack
 
@@ -107,6 +117,30 @@ def test_counters_lags_due_set_and_states_are_read_from_redis_at_scrape_time(sta
 
     counts.add(RECORDS_FORWARDED, {"source": source_id, "collection": "dlp"}, 5)
     assert samples(scrape(stack).text)[("mimecast_source_records_forwarded_total", on_dlp)] == 125
+
+
+def test_pacing_waits_and_rate_budgets_are_shown_per_endpoint_without_the_client_id(stack: Stack) -> None:
+    redis = stack.redis()
+    counts = Counters(redis)
+    waited = {"endpoint": "/api/audit/get-audit-events", "how": "rescheduled"}
+    counts.add(PACING_WAITS, waited, 2)
+    counts.add(PACING_WAIT_MS, waited, 12_500)
+    now = time.time()
+    budgets = Throttle(redis)
+    assert budgets.swap("the-app-client-id", "/api/audit/get-audit-events", 0, Budget(7, now + 30, now, 50))
+    assert budgets.swap("the-app-client-id", "/api/dlp/get-logs", 0, Budget(3, now - 5, now - 65, 50))
+
+    text = scrape(stack).text
+    found = samples(text)
+    shown = tuple(sorted(waited.items()))
+    assert found[("mimecast_source_pacing_waits_total", shown)] == 2
+    assert found[("mimecast_source_pacing_wait_milliseconds_total", shown)] == 12_500
+    app = (("app", app_label("the-app-client-id")), ("endpoint", "/api/audit/get-audit-events"))
+    assert found[("mimecast_source_rate_budget_remaining", app)] == 7
+    assert 25 <= found[("mimecast_source_rate_budget_reset_seconds", app)] <= 30
+    renewed = (("app", app_label("the-app-client-id")), ("endpoint", "/api/dlp/get-logs"))
+    assert ("mimecast_source_rate_budget_remaining", renewed) not in found  # its window has renewed
+    assert "the-app-client-id" not in text
 
 
 def test_metrics_need_the_api_credentials(stack: Stack) -> None:

@@ -22,6 +22,7 @@ PURE = (
     "core.mimecast.streams",
     "core.mimecast.windows",
     "core.mimecast.records",
+    "core.mimecast.pacing",
     "core.sinks.contract",
     "core.sinks.encoding",
     "core.sinks.specs",
