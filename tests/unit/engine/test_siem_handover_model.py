@@ -140,7 +140,8 @@ def test_the_model_streams_at_the_end_of_an_auto_run() -> None:
     """The handover really happens within the run (so the test above covers it)."""
     mimecast = Mimecast(15, 20)
     cursor = siem_mode.plan(AUTO, None, START, LIMITS, Quota(), 0, START - BACKLOG).cursor
-    assert isinstance(cursor, BatchCursor) and cursor.handover is not None
+    assert isinstance(cursor, BatchCursor)
+    assert cursor.handover is not None
     delivered = run(mimecast, SCENARIOS["auto all along"])
     newest = max(delivered)
     assert newest > START + RUN - timedelta(minutes=10)  # streaming freshness, not batch's

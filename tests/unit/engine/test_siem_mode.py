@@ -36,7 +36,7 @@ def decide(
     return siem_mode.plan(mode, stored, now, limits, quota, children, collect_from)
 
 
-def caught_up(token: str = "t9", **rest: object) -> BatchCursor:
+def caught_up(token: str = "t9", **rest: object) -> BatchCursor:  # noqa: S107 - a page token
     """A batch stream whose last listing said it was caught up, its files all handed out."""
     return BatchCursor(token=token, caught_up=True, **rest)  # type: ignore[arg-type]
 
@@ -72,15 +72,18 @@ def test_a_new_stream_reads_as_its_mode_and_start_say(
 def test_auto_streams_from_a_start_inside_the_reach_exactly_where_it_was_asked() -> None:
     asked = NOW - timedelta(hours=5)
     found = decide(AUTO, None, collect_from=asked)
-    assert found.reading is Reading.STREAMING and found.changed
-    assert isinstance(found.cursor, WindowCursor) and found.cursor.start == asked
+    assert found.reading is Reading.STREAMING
+    assert found.changed
+    assert isinstance(found.cursor, WindowCursor)
+    assert found.cursor.start == asked
 
 
 def test_auto_with_a_long_look_back_reads_batch_and_plans_the_handover_a_settle_ago() -> None:
     """A stream that never listed has run no batch child: its handover point can lie `settle`
     in the past, so it is ready as soon as the batch files are read."""
     found = decide(AUTO, None, collect_from=NOW - timedelta(days=3))
-    assert found.reading is Reading.BATCH and found.changed
+    assert found.reading is Reading.BATCH
+    assert found.changed
     cursor = found.cursor
     assert isinstance(cursor, BatchCursor)
     assert cursor.start_date == date(2026, 11, 22)
@@ -91,7 +94,8 @@ def test_auto_with_a_long_look_back_reads_batch_and_plans_the_handover_a_settle_
 def test_batch_mode_never_plans_a_handover() -> None:
     found = decide(BATCH, None)
     assert isinstance(found.cursor, BatchCursor)
-    assert found.cursor.handover is None and found.cursor.until is None
+    assert found.cursor.handover is None
+    assert found.cursor.until is None
 
 
 # Batch to streaming.
@@ -100,7 +104,8 @@ def test_batch_mode_never_plans_a_handover() -> None:
 def test_a_caught_up_batch_stream_fixes_its_handover_at_now_and_keeps_listing() -> None:
     """Files listed before now were published before now: they hold only records timed before it."""
     found = decide(AUTO, caught_up("t9"))
-    assert found.reading is Reading.BATCH and found.changed
+    assert found.reading is Reading.BATCH
+    assert found.changed
     assert isinstance(found.cursor, BatchCursor)
     assert found.cursor.handover == Handover(NOW, "t9", None)
     assert found.cursor.until == NOW
@@ -115,7 +120,8 @@ def test_the_handover_point_is_never_before_what_streaming_already_delivered() -
     edge = NOW - timedelta(minutes=20)
     stored = BatchCursor(start_date=edge.date(), since=edge)  # just switched from streaming
     found = decide(STREAMING, stored)
-    assert isinstance(found.cursor, BatchCursor) and found.cursor.handover is not None
+    assert isinstance(found.cursor, BatchCursor)
+    assert found.cursor.handover is not None
     assert found.cursor.handover.at == edge
 
 
@@ -126,7 +132,8 @@ def test_after_a_quota_fallback_auto_stays_on_batch_for_the_hold(mode: SiemMode,
     assert isinstance(found.cursor, BatchCursor)
     assert (found.cursor.handover is not None) is hands_over
     later = decide(AUTO, stored, now=NOW + 2 * MINUTE)
-    assert isinstance(later.cursor, BatchCursor) and later.cursor.handover is not None
+    assert isinstance(later.cursor, BatchCursor)
+    assert later.cursor.handover is not None
 
 
 def test_a_handover_waits_for_a_caught_up_listing_read_a_settle_after_its_point() -> None:
@@ -138,7 +145,9 @@ def test_a_handover_waits_for_a_caught_up_listing_read_a_settle_after_its_point(
     not_caught_up = replace(waiting, caught_up=False)
     assert siem_mode.listed(not_caught_up, at + LIMITS.settle, LIMITS) == not_caught_up
     settled = siem_mode.listed(waiting, at + LIMITS.settle, LIMITS)
-    assert isinstance(settled, BatchCursor) and settled.handover is not None and settled.handover.settled
+    assert isinstance(settled, BatchCursor)
+    assert settled.handover is not None
+    assert settled.handover.settled
 
 
 def test_a_settled_handover_waits_for_every_batch_child_then_streams_from_its_point() -> None:
@@ -147,7 +156,8 @@ def test_a_settled_handover_waits_for_every_batch_child_then_streams_from_its_po
 
     assert decide(AUTO, settled, children=3).reading is Reading.WAIT
     found = decide(AUTO, settled, children=0)
-    assert found.reading is Reading.STREAMING and found.changed
+    assert found.reading is Reading.STREAMING
+    assert found.changed
     assert found.cursor == WindowCursor(start=at, since=at)
     assert found.spec is SIEM_STREAMING
 
@@ -175,7 +185,8 @@ def test_a_put_to_batch_undoes_a_handover_by_listing_again_from_where_it_was_fix
     what came after."""
     stored = caught_up("t7", until=handover.at, handover=handover)
     found = decide(BATCH, stored, children=2)
-    assert found.reading is Reading.BATCH and found.changed
+    assert found.reading is Reading.BATCH
+    assert found.changed
     assert found.cursor == expected
 
 
@@ -198,7 +209,8 @@ def test_an_open_window_is_read_to_its_end_whatever_the_mode() -> None:
 def test_a_put_to_batch_lists_files_from_the_day_of_the_streaming_edge_and_hands_out_from_the_edge() -> None:
     edge = datetime(2026, 11, 25, 10, 30, 15, tzinfo=UTC)
     found = decide(BATCH, between_windows(edge))
-    assert found.reading is Reading.BATCH and found.changed
+    assert found.reading is Reading.BATCH
+    assert found.changed
     assert found.cursor == BatchCursor(start_date=date(2026, 11, 25), since=edge)
 
 
@@ -236,9 +248,11 @@ def test_auto_falls_back_to_batch_when_a_429_would_leave_streaming_too_far_behin
     edge = NOW - timedelta(minutes=10)
     quota = Quota(paused_until=NOW + timedelta(minutes=40))
     found = decide(AUTO, between_windows(edge), quota=quota)
-    assert found.reading is Reading.BATCH and found.changed
+    assert found.reading is Reading.BATCH
+    assert found.changed
     assert found.cursor == BatchCursor(start_date=edge.date(), since=edge, streaming_after=NOW + LIMITS.hold)
-    assert found.warning is not None and "cannot keep up within its quota" in found.warning
+    assert found.warning is not None
+    assert "cannot keep up within its quota" in found.warning
     assert "50 minutes behind" in found.warning
 
 
@@ -326,7 +340,8 @@ def test_cursors_keep_their_siem_mode_parts_through_their_stored_form() -> None:
 def test_progress_names_the_reading_a_handover_and_a_fallback() -> None:
     assert siem_mode.progress(AUTO, WindowCursor(start=NOW), NOW)["reading"] == "streaming"
     handing = siem_mode.progress(AUTO, caught_up(handover=Handover(NOW - HOUR, "t")), NOW)
-    assert handing["reading"] == "batch" and handing["handoverAt"] == "2026-11-25T11:00:00.000Z"
+    assert handing["reading"] == "batch"
+    assert handing["handoverAt"] == "2026-11-25T11:00:00.000Z"
     fallback = siem_mode.progress(AUTO, caught_up(streaming_after=NOW + HOUR), NOW)
     assert "could not keep up within its quota" in fallback["note"]
     assert siem_mode.progress(BATCH, None, NOW) == {
@@ -340,8 +355,10 @@ def test_progress_names_the_reading_a_handover_and_a_fallback() -> None:
 def test_the_fallback_event_is_a_warning_refreshed_rather_than_piled_up() -> None:
     resource = ResourceIdentity("c1", "collector", "s1", "source")
     first = siem_mode.fallback_event("why", resource, NOW, "E1", open_events={})
-    assert first.severity is Severity.WARNING and first.event_name == siem_mode.FALLBACK_EVENT
+    assert first.severity is Severity.WARNING
+    assert first.event_name == siem_mode.FALLBACK_EVENT
     again = siem_mode.fallback_event(
         "why again", resource, NOW + HOUR, "E2", open_events={first.event_name: first}
     )
-    assert again.event_id == "E1" and again.description == "why again"
+    assert again.event_id == "E1"
+    assert again.description == "why again"
