@@ -28,7 +28,7 @@ def limits(settings: Settings) -> Limits:
 
 @dataclass(frozen=True)
 class Planned:
-    """The reading to do, the checkpoint it starts from (None: a new stream of the spec) and its version."""
+    """The reading to do (its spec), the checkpoint it starts from and that checkpoint's version."""
 
     spec: StreamSpec
     cursor: Cursor

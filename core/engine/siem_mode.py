@@ -22,10 +22,11 @@ record falls on exactly one side, so none is handed out twice and none is skippe
 - Streaming to batch (a PUT to `batch`, an outage longer than the reach, a quota fallback). Only at
   a window edge (an open window is read to its end first): the streaming cursor's `edge`, the end of
   the last window it closed, is where batch starts (`since`); files are listed from that day on.
-  `since` is dropped once files listed later can hold no older record (`settle` after it).
-- A handover undone (a PUT to `batch` while one is under way): batch lists again from where it
-  stood when `at` was fixed, handing out only records from `at` on; the children made since handed
-  out those before it.
+  `since` is dropped once files listed later can hold no older record: after a caught-up listing
+  read `settle` after it (`listed`).
+- A handover undone (a PUT to `batch`, or a point that fell out of the streaming reach): once it is
+  settled (every record before `at` has been handed out), batch lists again from where it stood
+  when `at` was fixed, handing out only records from `at` on.
 
 A record whose time cannot be read is handed out by both sides (it has no side to fall on).
 """
@@ -169,27 +170,27 @@ def _from_streaming(
 
 
 def _from_batch(mode: SiemMode, cursor: BatchCursor, now: datetime, limits: Limits, children: int) -> Plan:
-    changed = False
-    if cursor.since is not None and not cursor.files and now >= cursor.since + limits.settle:
-        cursor, changed = replace(cursor, since=None), True  # files listed now hold nothing older
     handover = cursor.handover
-    if handover is not None and (mode is SiemMode.BATCH or handover.at < now - limits.reach):
+    if (
+        handover is not None
+        and handover.settled
+        and (mode is SiemMode.BATCH or handover.at < now - limits.reach)
+    ):
+        # Only once settled: every record before the point has been handed out by then.
         return Plan(Reading.BATCH, _undo(cursor, handover), True, note="handover to streaming undone")
-    if mode is SiemMode.BATCH:
-        return Plan(Reading.BATCH, cursor, changed)
     if handover is None:
         cooling = cursor.streaming_after is not None and now < cursor.streaming_after
-        if mode is SiemMode.AUTO and cooling:
-            return Plan(Reading.BATCH, cursor, changed)
+        if mode is SiemMode.BATCH or (mode is SiemMode.AUTO and cooling):
+            return Plan(Reading.BATCH, cursor)
         at = _handover_at(cursor, now, limits, children)
         if at is None:
-            return Plan(Reading.BATCH, cursor, changed)
+            return Plan(Reading.BATCH, cursor)
         fixed = Handover(at, cursor.token, None if cursor.token else cursor.start_date)
         return Plan(Reading.BATCH, replace(cursor, until=at, handover=fixed), True)
-    if not handover.settled:
-        return Plan(Reading.BATCH, cursor, changed)
+    if not handover.settled or mode is SiemMode.BATCH or handover.at < now - limits.reach:
+        return Plan(Reading.BATCH, cursor)
     if children > 0:
-        return Plan(Reading.WAIT, cursor, changed)
+        return Plan(Reading.WAIT, cursor)
     streaming = WindowCursor(start=handover.at, since=handover.at)
     return Plan(Reading.STREAMING, streaming, True, note="handed over to streaming")
 
@@ -217,16 +218,17 @@ def _undo(cursor: BatchCursor, handover: Handover) -> BatchCursor:
 
 
 def listed(cursor: Cursor, now: datetime, limits: Limits) -> Cursor:
-    """After a listing page: a handover is settled once a caught-up listing is read `settle` after
-    its point (every file with a record timed before it has been listed)."""
-    if not isinstance(cursor, BatchCursor):
+    """After a listing page read at `now`. A caught-up listing read `settle` after an instant has
+    listed every file holding a record timed before it; the files listed after it were published
+    later and hold none. So a handover is then settled, and `since` is no longer needed."""
+    if not isinstance(cursor, BatchCursor) or not paging.batch_finished(cursor):
         return cursor
     handover = cursor.handover
-    if handover is None or handover.settled or not paging.batch_finished(cursor):
-        return cursor
-    if now < handover.at + limits.settle:
-        return cursor
-    return replace(cursor, handover=replace(handover, settled=True))
+    if handover is not None and not handover.settled and now >= handover.at + limits.settle:
+        cursor = replace(cursor, handover=replace(handover, settled=True))
+    if cursor.since is not None and now >= cursor.since + limits.settle:
+        cursor = replace(cursor, since=None)
+    return cursor
 
 
 def spec_of(cursor: Cursor | None) -> StreamSpec:

@@ -119,6 +119,12 @@ SCENARIOS: dict[str, Callable[[timedelta], SiemMode]] = {
     "auto, then batch from streaming, then auto": lambda t: (
         BATCH if timedelta(hours=3) <= t < timedelta(hours=4) else AUTO
     ),
+    "batch, auto, batch at once after the point is fixed (undone once settled), auto": lambda t: (
+        AUTO if timedelta(hours=1) <= t < timedelta(minutes=65) or t >= timedelta(hours=5) else BATCH
+    ),
+    "streaming, batch (by day), streaming again": lambda t: (
+        BATCH if timedelta(hours=2) <= t < timedelta(hours=3) else STREAMING
+    ),
 }
 
 

@@ -171,14 +171,14 @@ def test_a_settled_handover_in_streaming_mode_streams_too() -> None:
 @pytest.mark.parametrize(
     ("handover", "expected"),
     [
-        (Handover(NOW - HOUR, "t4", None), BatchCursor(token="t4", since=NOW - HOUR)),
+        (Handover(NOW - HOUR, "t4", None, settled=True), BatchCursor(token="t4", since=NOW - HOUR)),
         (
-            Handover(NOW - HOUR, None, date(2026, 11, 20)),
+            Handover(NOW - HOUR, None, date(2026, 11, 20), settled=True),
             BatchCursor(start_date=date(2026, 11, 20), since=NOW - HOUR),
         ),
     ],
 )
-def test_a_put_to_batch_undoes_a_handover_by_listing_again_from_where_it_was_fixed(
+def test_a_put_to_batch_undoes_a_settled_handover_by_listing_again_from_where_it_was_fixed(
     handover: Handover, expected: BatchCursor
 ) -> None:
     """Children made since the point handed out what came before it; the listing again hands out
@@ -188,6 +188,14 @@ def test_a_put_to_batch_undoes_a_handover_by_listing_again_from_where_it_was_fix
     assert found.reading is Reading.BATCH
     assert found.changed
     assert found.cursor == expected
+
+
+def test_a_put_to_batch_reads_on_until_the_handover_is_settled_before_undoing_it() -> None:
+    """Before that, files holding records older than the point may still be unlisted: undone now,
+    the listing again would drop those records as if they had been handed out."""
+    handover = Handover(NOW - timedelta(minutes=10), "t4", None)
+    stored = caught_up("t7", until=handover.at, handover=handover)
+    assert decide(BATCH, stored) == Plan(Reading.BATCH, stored)
 
 
 def test_a_handover_that_fell_out_of_the_streaming_reach_is_undone() -> None:
@@ -275,12 +283,16 @@ def test_streaming_mode_never_falls_back() -> None:
     assert found == Plan(Reading.STREAMING, cursor)
 
 
-def test_since_is_dropped_once_files_listed_later_can_hold_nothing_older() -> None:
+def test_since_is_dropped_after_a_caught_up_listing_read_a_settle_after_it() -> None:
     since = NOW - LIMITS.settle
-    assert decide(BATCH, BatchCursor(token="t1", since=since)).cursor == BatchCursor(token="t1")
-    assert decide(BATCH, BatchCursor(token="t1", since=since + MINUTE)).changed is False
-    in_files = BatchCursor(token="t1", since=since, files=("f1",))
-    assert decide(BATCH, in_files) == Plan(Reading.BATCH, in_files)  # listed earlier: keep filtering
+    assert siem_mode.listed(BatchCursor(token="t1", since=since, caught_up=True), NOW, LIMITS) == BatchCursor(
+        token="t1", caught_up=True
+    )
+    too_soon = BatchCursor(token="t1", since=since + MINUTE, caught_up=True)
+    assert siem_mode.listed(too_soon, NOW, LIMITS) == too_soon
+    listing_on = BatchCursor(token="t1", since=since, caught_up=False)  # old files may follow
+    assert siem_mode.listed(listing_on, NOW, LIMITS) == listing_on
+    assert decide(BATCH, BatchCursor(token="t1", since=since)).changed is False  # never at fetch time
 
 
 # The records on each side of a boundary.
