@@ -163,7 +163,7 @@ class Fetch:
         svc, now = self.svc, self.svc.clock.now()
         if moved := windows.batch_into_reach(spec, cursor, now):
             # A reset asked for days Mimecast no longer lists: report them, then list from the reach.
-            cursor, lost = moved
+            cursor, lost = replace(cursor, start_date=moved[0].start_date), moved[1]  # bounds kept (siemMode)
             self.work.gap(source, lost)
             version = svc.coordination.commit(lease, version, cursor_text(cursor), now.timestamp())
         adoption = fanout.files_in_progress(self.unit, cursor)
