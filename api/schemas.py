@@ -18,12 +18,13 @@ from pydantic.config import JsonDict
 
 from core.mimecast.streams import Collection
 from core.mimecast.windows import collect_start
-from core.models import CollectorConfig, FieldValue, ProcessingRule, SourceConfig
+from core.models import CollectorConfig, FieldValue, ProcessingRule, SiemMode, SourceConfig
 from core.sinks import specs
 from core.store.secrets import MASK
 
 STRICT = ConfigDict(extra="forbid", strict=True)
 COLLECTIONS = tuple(collection.value for collection in Collection)
+SIEM_MODES = tuple(mode.value for mode in SiemMode)
 FILTER_TYPES = ("Include", "Exclude", "Mask", "Hash")
 MAX_FIELDS = 30
 MAX_FILTERS = 50
@@ -144,6 +145,17 @@ class SourceConfigIn(BaseModel):
         default=None, min_length=2, max_length=64, json_schema_extra={"pattern": COLLECT_FROM_PATTERN}
     )
 
+    # How SIEM logs are read: batch files, the streaming endpoint, or `auto` (both; see the README).
+    siemMode: str = Field(default=SiemMode.AUTO.value, json_schema_extra={"enum": list(SIEM_MODES)})
+
+    @field_validator("siemMode")
+    @classmethod
+    def _siem_mode(cls, value: str) -> str:
+        if value not in SIEM_MODES:
+            shown = value if len(value) <= 64 else value[:61] + "..."
+            raise ValueError(f"unknown value {shown!r}; allowed: {', '.join(SIEM_MODES)}")
+        return value
+
     @field_validator("collectFrom")
     @classmethod
     def _collect_from(cls, value: str | None) -> str | None:
@@ -207,6 +219,7 @@ class SourceConfigIn(BaseModel):
             fields=tuple(self.fields.items()),
             filters=tuple(rule.to_rule() for rule in self.filters),
             collect_from=self.collectFrom,
+            siem_mode=SiemMode(self.siemMode),
         )
 
     def new_secret(self) -> str | None:

@@ -10,6 +10,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -134,11 +135,30 @@ class WindowCursor:
     # A sub-window of a split backfill owns the records timed in [since, until): it asks a little
     # wider (from before `since`) and hands out only its own, so neither edge loses or repeats one.
     since: datetime | None = None
+    # SIEM streaming only: where the last window it closed ended. Every record timed before it was
+    # handed out, none after: where a switch to batch files starts (`core.engine.siem_mode`).
+    edge: datetime | None = None
 
     @property
     def complete(self) -> bool:
         """A bounded cursor that has read up to its `until`: nothing is left for it, ever."""
         return self.until is not None and self.end is None and self.start >= self.until
+
+
+@dataclass(frozen=True)
+class Handover:
+    """A SIEM batch stream on its way to the streaming endpoint (`core.engine.siem_mode`).
+
+    Records timed from `at` on are left to streaming. `token` and `start_date` are where the batch
+    listing stood when `at` was fixed: listing from there again, from `at` on, undoes the handover.
+    `settled` once a caught-up listing was read long enough after `at` that every file holding a
+    record timed before `at` has been listed.
+    """
+
+    at: datetime
+    token: str | None = None
+    start_date: date | None = None
+    settled: bool = False
 
 
 @dataclass(frozen=True)
@@ -159,6 +179,15 @@ class BatchCursor:
     line: int = 0
     caught_up: bool = False
     tokens_seen: tuple[str, ...] = ()
+    # Bounds on the records handed out, by their `timestamp` (children inherit them): from `since`
+    # on (a switch from streaming, which delivered what came before) and before `until` (a
+    # handover to streaming, which delivers the rest). See `core.engine.siem_mode`.
+    since: datetime | None = None
+    until: datetime | None = None
+    # The stream's own: a handover to streaming under way, and no new one before `streaming_after`
+    # (streaming could not keep up within its quota).
+    handover: Handover | None = None
+    streaming_after: datetime | None = None
 
     @property
     def reading(self) -> str | None:
@@ -232,6 +261,7 @@ def cursor_to_json(cursor: Cursor) -> JsonObject:
             "lastPage": sorted(cursor.last_page),
             "until": _time(cursor.until),
             **({"since": cursor.since.isoformat()} if cursor.since is not None else {}),
+            **({"edge": cursor.edge.isoformat()} if cursor.edge is not None else {}),
         }
     return {
         "kind": "batch",
@@ -243,7 +273,42 @@ def cursor_to_json(cursor: Cursor) -> JsonObject:
         "line": cursor.line,
         "caughtUp": cursor.caught_up,
         "tokensSeen": list(cursor.tokens_seen),
+        **_batch_modes(cursor),
     }
+
+
+def _batch_modes(cursor: BatchCursor) -> JsonObject:
+    """The SIEM-mode parts of a batch cursor, only when set (older cursors keep their stored form)."""
+    found: JsonObject = {}
+    if cursor.since is not None:
+        found["since"] = cursor.since.isoformat()
+    if cursor.until is not None:
+        found["until"] = cursor.until.isoformat()
+    if cursor.streaming_after is not None:
+        found["streamingAfter"] = cursor.streaming_after.isoformat()
+    if cursor.handover is not None:
+        found["handover"] = {
+            "at": cursor.handover.at.isoformat(),
+            "token": cursor.handover.token,
+            "startDate": cursor.handover.start_date.isoformat() if cursor.handover.start_date else None,
+            "settled": cursor.handover.settled,
+        }
+    return found
+
+
+def _handover_from(data: Any) -> Handover | None:
+    if not isinstance(data, dict):
+        return None
+    at = _parse_time(data["at"])
+    if at is None:
+        raise ValueError("a handover needs its time")
+    start_date = data.get("startDate")
+    return Handover(
+        at=at,
+        token=data.get("token"),
+        start_date=date.fromisoformat(start_date) if start_date else None,
+        settled=bool(data.get("settled", False)),
+    )
 
 
 def cursor_from_json(data: JsonObject) -> Cursor:
@@ -264,6 +329,7 @@ def cursor_from_json(data: JsonObject) -> Cursor:
             last_page=frozenset(data.get("lastPage", ())),
             until=_parse_time(data.get("until")),
             since=_parse_time(data.get("since")),
+            edge=_parse_time(data.get("edge")),
         )
     if data["kind"] == "batch":
         start_date = data.get("startDate")
@@ -276,6 +342,10 @@ def cursor_from_json(data: JsonObject) -> Cursor:
             line=int(data.get("line", 0)),
             caught_up=bool(data.get("caughtUp", False)),
             tokens_seen=tuple(data.get("tokensSeen", ())),
+            since=_parse_time(data.get("since")),
+            until=_parse_time(data.get("until")),
+            handover=_handover_from(data.get("handover")),
+            streaming_after=_parse_time(data.get("streamingAfter")),
         )
     raise ValueError(f"unknown cursor kind {data['kind']!r}")
 
@@ -315,6 +385,15 @@ class ProcessingRule:
         )
 
 
+class SiemMode(StrEnum):
+    """How a source reads SIEM logs (`siemMode`): the trade-offs are in the README, the switching
+    between them in `core.engine.siem_mode`."""
+
+    BATCH = "batch"  # batch files: 7 days' reach, published 10-20 minutes after their period
+    STREAMING = "streaming"  # the streaming endpoint: about a minute fresh, 24 hours' reach, a quota
+    AUTO = "auto"  # batch files for what is older than the streaming reach, streaming after
+
+
 @dataclass(frozen=True)
 class SourceConfig:
     """A Mimecast source's `config`, validated, without its client secret (stored apart, encrypted)."""
@@ -329,6 +408,7 @@ class SourceConfig:
     # How far back a new stream starts: an ISO 8601 time or a duration such as `7d`, as given
     # (read by `core.mimecast.windows.collect_start`); None for each collection's own lookback.
     collect_from: str | None = None
+    siem_mode: SiemMode = SiemMode.AUTO
 
     @property
     def siem_forward(self) -> bool:
@@ -343,6 +423,7 @@ class SourceConfig:
             "fields": _fields_json(self.fields),
             "clientID": self.client_id,
             "dataCollection": list(self.data_collection),
+            "siemMode": self.siem_mode.value,
         }
         if self.filters:
             config["filters"] = [rule.to_json() for rule in self.filters]
@@ -361,6 +442,7 @@ class SourceConfig:
             fields=_fields_from(data.get("fields")),
             filters=tuple(ProcessingRule.from_json(rule) for rule in data.get("filters") or ()),
             collect_from=data.get("collectFrom"),
+            siem_mode=SiemMode(data.get("siemMode") or SiemMode.AUTO.value),
         )
 
 

@@ -10,6 +10,7 @@ unit is not due, halted, or failed (and is already scheduled for its retry).
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -19,17 +20,19 @@ from celery.exceptions import Ignore
 from core.engine import fanout
 from core.engine.decisions import Next, after_listing, outgoing, quarantine_entry, take
 from core.engine.messages import PageMessage
+from core.engine.siem_mode import listed
 from core.errors import RateLimited, Refusal, SourceError
 from core.mimecast import paging, windows
 from core.mimecast.auth import Session, TokenFlow
 from core.mimecast.fetcher import Fetcher
 from core.mimecast.paced import PacedCaller
 from core.mimecast.pacing import Paced
-from core.mimecast.streams import StreamSpec, spec_for
+from core.mimecast.streams import Collection, StreamSpec, spec_for
 from core.models import BatchCursor, Credentials, Cursor, WindowCursor, cursor_of_text, cursor_text
 from core.store import counters
 from core.store.coordination import Lease, StaleCommit
 from core.store.sources import StoredSource
+from tasks import siem_mode
 from tasks.chains import FETCH, start_chain, start_chains
 from tasks.effects import Work
 from worker.wiring import services
@@ -42,6 +45,7 @@ class Fetch:
         self.work = work
         self.svc = work.svc
         self.unit = work.unit
+        self.spec = spec_for(work.unit.collection)  # a SIEM stream's is its mode's (`siem_mode.plan`)
 
     def run(self) -> PageMessage | None:
         work, coordination = self.work, self.svc.coordination
@@ -68,7 +72,7 @@ class Fetch:
                 return None
             except SourceError as error:
                 if isinstance(error, RateLimited):
-                    work.throttle(source, spec_for(self.unit.collection).path, error)
+                    work.throttle(source, self.spec.path, error)
                 work.failed(source, error)
                 return None
             finally:
@@ -79,20 +83,23 @@ class Fetch:
         svc, unit, now = self.svc, self.unit, self.svc.clock.now()
         settings = svc.settings
         svc.coordination.schedule(unit.id, now.timestamp() + settings.stream_hold_seconds)
-        spec = spec_for(unit.collection)
+        spec = self.spec
         checkpoint = svc.coordination.checkpoint(unit.id)
         if unit.is_child and checkpoint.cursor is None:
             svc.coordination.drop_child(unit.id)  # finished (or dropped) already
             return None
+        asked = windows.collect_start(source.config.collect_from, now)  # collectFrom (issue 13)
+        stored = cursor_of_text(checkpoint.cursor) if checkpoint.cursor else None
+        version = checkpoint.version
+        if unit.collection == Collection.SIEM and not unit.is_child:  # batch or streaming: siemMode
+            planned = siem_mode.plan(self.work, source, lease, stored, version, asked)
+            if planned is None:
+                return None
+            self.spec = spec = planned.spec
+            stored, version = planned.cursor, planned.version
         if self.work.throttled(source, spec.path):
             return None
-        asked = windows.collect_start(source.config.collect_from, now)  # collectFrom (issue 13)
-        cursor = (
-            cursor_of_text(checkpoint.cursor)
-            if checkpoint.cursor
-            else windows.initial_cursor(spec, now, collect_from=asked)
-        )
-        version = checkpoint.version
+        cursor = stored if stored is not None else windows.initial_cursor(spec, now, collect_from=asked)
         if isinstance(cursor, BatchCursor) and not unit.is_child:
             self._list(source, lease, spec, cursor, version)
             return None
@@ -161,13 +168,14 @@ class Fetch:
         svc, now = self.svc, self.svc.clock.now()
         if moved := windows.batch_into_reach(spec, cursor, now):
             # A reset asked for days Mimecast no longer lists: report them, then list from the reach.
-            cursor, lost = moved
+            cursor, lost = replace(cursor, start_date=moved[0].start_date), moved[1]  # bounds kept (siemMode)
             self.work.gap(source, lost)
             version = svc.coordination.commit(lease, version, cursor_text(cursor), now.timestamp())
         adoption = fanout.files_in_progress(self.unit, cursor)
         if adoption is None:
             listing = self._fetcher(source).listing(spec, cursor)
             adoption = fanout.files_of(self.unit, cursor, listing, svc.settings.child_bytes, self._bound())
+            adoption = replace(adoption, cursor=listed(adoption.cursor, now, siem_mode.limits(svc.settings)))
             svc.counters.add(counters.PAGES_FETCHED, self.work.labels)
         self._adopt(lease, version, adoption)
         self.work.delivered(source)  # a listing recorded is progress: Collecting, or recovered

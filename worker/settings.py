@@ -91,6 +91,13 @@ class Settings(BaseSettings):
     # When Mimecast says at most this share of an endpoint's limit is left before the reset, the
     # remaining calls are spread evenly up to the reset (0: only wait once none is left).
     rate_pace_share: float = Field(default=0.2, ge=0, le=1)
+    # SIEM mode `auto` (and any switch to streaming): a batch file is listed at most this long after
+    # the time of its records (15-minute periods published 10-20 minutes after them need 35 minutes,
+    # hourly ones 80), so a handover to streaming waits for a caught-up listing this long after its
+    # point. A 429 pause on the streaming endpoint that would leave the stream this far behind sends
+    # `auto` back to batch files (streaming cannot keep up within its quota).
+    siem_handover_settle_seconds: float = Field(default=5400.0, ge=0)
+    siem_fallback_behind_seconds: float = Field(default=900.0, ge=0)
     # SIEM batch files are read and forwarded in chunks of at most this many records.
     max_records_per_chunk: int = Field(default=2000, ge=1, le=50_000)
     # Quarantined lines kept per source (the newest), and characters kept of each.

@@ -478,6 +478,24 @@ function table(caption, headings, rows, empty) {
   );
 }
 
+const SIEM_MODES = [
+  ["auto", "Auto: batch files for what is older than a day, then streaming"],
+  ["streaming", "Streaming: about a minute fresh, 24 hours' reach, a call quota"],
+  ["batch", "Batch files: 7 days' reach, 10-20 minutes after their period"],
+];
+
+function siemModeLabel(mode) {
+  const found = SIEM_MODES.find(([value]) => value === (mode || "auto"));
+  return found ? found[1].split(":")[0] : mode;
+}
+
+// The SIEM stream's reading under its checkpoint time: batch files or streaming, and why.
+function siemReading(siem) {
+  if (!siem || !siem.reading) return null;
+  const text = `reading ${siem.reading === "streaming" ? "the streaming endpoint" : "batch files"}${siem.note ? ` (${siem.note})` : ""}`;
+  return h("div", { class: "muted siem-reading" }, text);
+}
+
 function progressTable(progress) {
   const rows = progress.progress.map((item) => {
     const name = h("th", { scope: "row" }, collectionLabel(item.collection));
@@ -494,7 +512,7 @@ function progressTable(progress) {
       "tr",
       {},
       name,
-      h("td", {}, point),
+      h("td", {}, point, siemReading(item.siem)),
       h("td", {}, lag),
       h("td", {}, when(item.committedAt)),
       h("td", { class: "num" }, count(item.pagesFetched)),
@@ -545,6 +563,7 @@ function renderSource({ cid, collector, source, history, progress, events, open,
     ["Client ID", config.clientID],
     ["Collections", config.dataCollection.map(collectionLabel).join(", ")],
     ["Forward to SIEM", config.fields && config.fields._siemForward === true ? "yes" : "no"],
+    ["SIEM mode", siemModeLabel(config.siemMode)],
     [
       "Fields",
       fields.length
@@ -729,6 +748,11 @@ function renderForm(state) {
   const description = h("textarea", { id: "f-description", "data-path": "source.config.description", rows: 2 }, config.description || "");
   const category = pathInput("source.config.category", { id: "f-category", value: config.category || "", autocomplete: "off" });
   const siem = h("input", { id: "f-siem", type: "checkbox", checked: original._siemForward === true });
+  const siemMode = h(
+    "select",
+    { id: "f-siem-mode", "data-path": "source.config.siemMode" },
+    SIEM_MODES.map(([value, label]) => h("option", { value, selected: value === (config.siemMode || "auto") }, label)),
+  );
   const clientId = pathInput("source.config.clientID", { id: "f-client-id", value: config.clientID || "", autocomplete: "off", spellcheck: "false" });
   const secret = pathInput("source.config.clientSecret", {
     id: "f-client-secret",
@@ -764,6 +788,7 @@ function renderForm(state) {
     labelled("f-client-id", "Client ID", clientId),
     labelled("f-client-secret", "Client Secret", secret, source ? "Leave empty to keep the stored secret." : "Stored encrypted; never shown again."),
     collections,
+    labelled("f-siem-mode", "SIEM mode", siemMode, "How SIEM logs are read. Auto switches between the two without a gap or a duplicate."),
     h("fieldset", { class: "group", "data-path": "source.config.filters", id: "f-rules" }, h("legend", {}, "Processing Rules for Logs (optional)"), ruleRows, addRule),
     h("div", { class: "buttons" }, h("a", { class: "button", href: sid ? `#/collectors/${enc(cid)}/sources/${enc(sid)}` : "#/" }, "Cancel"), h("button", { type: "submit", class: "primary" }, "Save")),
   );
@@ -786,6 +811,7 @@ function renderForm(state) {
       fields,
       clientID: clientId.value,
       dataCollection: [...collections.querySelectorAll("input:checked")].map((box) => box.value),
+      siemMode: siemMode.value,
       filters: [...ruleRows.children].map((row) => {
         const rule = { name: row.querySelector(".rule-name").value, filterType: row.querySelector(".rule-type").value, regexp: row.querySelector(".rule-regexp").value };
         if (rule.filterType === "Mask") rule.mask = row.querySelector(".rule-mask").value || "#";

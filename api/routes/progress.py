@@ -16,7 +16,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from api.context import Ctx
-from core.models import BatchCursor, cursor_from_json
+from core.engine import siem_mode
+from core.mimecast.streams import Collection
+from core.models import BatchCursor, SiemMode, cursor_from_json
 from core.store import keys
 from core.store.coordination import Checkpoint, Coordination
 from core.store.counters import PAGES_FETCHED, RECORDS_FORWARDED, Counters, Labels
@@ -40,12 +42,18 @@ def _iso(moment: datetime) -> str:
 
 
 def stream_progress(
-    collection: str, checkpoint: Checkpoint, forwarded: int, pages: int, now: datetime
+    collection: str,
+    checkpoint: Checkpoint,
+    forwarded: int,
+    pages: int,
+    now: datetime,
+    siem: SiemMode | None = None,
 ) -> dict[str, Any]:
     """One collection's progress. Pure. `collected` is false before the first committed page.
 
     `lagBasis` says what `lagSeconds` counts from: `records` (the checkpoint time) or `commit`
-    (the last commit, for a cursor without a time).
+    (the last commit, for a cursor without a time). SIEM (`siem`, its mode) also says its reading:
+    `batch` or `streaming`, a handover under way, a fallback to batch files.
     """
     shown: dict[str, Any] = {
         "collection": collection,
@@ -60,12 +68,16 @@ def stream_progress(
     }
     if checkpoint.committed_at is not None:
         shown["committedAt"] = _iso(datetime.fromtimestamp(checkpoint.committed_at, UTC))
+    cursor = None
+    if checkpoint.cursor is not None:
+        try:
+            cursor = cursor_from_json(json.loads(checkpoint.cursor))
+        except (KeyError, TypeError, ValueError):  # a form this release cannot read: show what is known
+            cursor = None
+    if siem is not None:
+        shown["siem"] = siem_mode.progress(siem, cursor, now)
     if checkpoint.cursor is None:
         return shown
-    try:
-        cursor = cursor_from_json(json.loads(checkpoint.cursor))
-    except (KeyError, TypeError, ValueError):  # a form this release cannot read: show what is known
-        cursor = None
     if isinstance(cursor, BatchCursor):
         shown["caughtUp"] = cursor.caught_up
     elif cursor is not None:
@@ -103,6 +115,7 @@ def source_progress(context: Ctx, request: Request, collector_id: str, source_id
                 forwarded.get(name, 0),
                 pages.get(name, 0),
                 now,
+                source.config.siem_mode if name == Collection.SIEM else None,
             )
             for name in source.config.data_collection
         ],

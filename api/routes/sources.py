@@ -17,8 +17,10 @@ from api.context import Context, Ctx
 from api.errors import ApiError
 from api.schemas import ResetRequest, SourceRequest, SourceUpdateRequest
 from api.views import etag, expected_version, source_json
+from core.engine import siem_mode
+from core.engine.siem_mode import Limits
 from core.lifecycle.states import IllegalTransition, State
-from core.mimecast.streams import spec_for
+from core.mimecast.streams import Collection, spec_for
 from core.mimecast.windows import initial_cursor
 from core.models import BatchCursor, Cursor, WindowCursor, cursor_to_json
 from core.store import keys
@@ -139,7 +141,10 @@ def reset_source(
         raise ApiError(400, "sources.validation.failed", "startTime: must not be in the future")
     starts = {}
     for collection in current.config.data_collection:
-        cursor = initial_cursor(spec_for(collection), now, since=since)
+        spec = spec_for(collection)
+        if collection == Collection.SIEM:  # batch files or streaming, as its mode reads from `since`
+            spec = siem_mode.spec_of(siem_mode.initial(current.config.siem_mode, now, Limits(), since))
+        cursor = initial_cursor(spec, now, since=since)
         starts[collection] = _start_of(cursor)
         # The operator asked for this start: keep it, so that the first window (or the first SIEM
         # listing) reports the part Mimecast no longer serves as a CollectionGap, then moves on to

@@ -45,6 +45,8 @@ def _files_cursor(origin: BatchCursor, keys: tuple[str, ...], line: int = 0) -> 
         files=keys,
         line=line,
         caught_up=True,
+        since=origin.since,  # the bounds of a switch between batch and streaming (`siem_mode`)
+        until=origin.until,
     )
 
 

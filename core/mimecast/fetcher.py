@@ -157,7 +157,8 @@ class Fetcher:
                 for chunk in self._files.read(spec, file, reading.line):
                     end = paging.file_read(reading, chunk.line, chunk.eof)
                     finished = chunk.eof and paging.batch_finished(end)
-                    yield Page(spec.name, chunk.records, committed, end, finished, chunk.quarantined)
+                    records = paging.in_bounds(spec, chunk.records, reading)
+                    yield Page(spec.name, records, committed, end, finished, chunk.quarantined)
                     committed = reading = end
                 return
             except FileGone:

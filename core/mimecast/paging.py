@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from core.errors import RepeatedPageToken
 from core.mimecast import windows
-from core.mimecast.records import record_time, to_record
+from core.mimecast.records import parse_time, record_time, to_record
 from core.mimecast.streams import Dedupe, PagingKind, StreamSpec
 from core.models import (
     KEPT_HEADERS,
@@ -200,7 +200,10 @@ def step(spec: StreamSpec, cursor: WindowCursor, body: JsonObject) -> Step:
     cursor = replace(cursor, known=known, last_page=last_page)
     finished = caught_up or not items or next_token is None
     if finished:
-        return Step(records, windows.close_window(spec, cursor), True, quarantined)
+        closed = windows.close_window(spec, cursor)
+        if spec.paging is PagingKind.STREAMING:  # where a switch to SIEM batch files would start
+            closed = replace(closed, edge=cursor.end)
+        return Step(records, closed, True, quarantined)
     assert next_token is not None
     seen = _guard(cursor.page_token, cursor.tokens_seen, next_token)
     return Step(records, replace(cursor, page_token=next_token, tokens_seen=seen), False, quarantined)
@@ -278,6 +281,22 @@ def file_done(cursor: BatchCursor) -> BatchCursor:
         line=0,
         tokens_seen=() if cursor.caught_up else cursor.tokens_seen,
     )
+
+
+def in_bounds(spec: StreamSpec, records: tuple[Record, ...], cursor: BatchCursor) -> tuple[Record, ...]:
+    """The records of a batch file a cursor hands out: those timed in its `[since, until)` (set
+    around a switch between SIEM batch and streaming, `core.engine.siem_mode`); all without bounds.
+    A record without a readable time is handed out: it has no side of a boundary to fall on."""
+    if cursor.since is None and cursor.until is None:
+        return records
+    kept = []
+    for record in records:
+        time = parse_time(record.raw.get(spec.time_field or "timestamp"))
+        if time is None or (
+            (cursor.since is None or time >= cursor.since) and (cursor.until is None or time < cursor.until)
+        ):
+            kept.append(record)
+    return tuple(kept)
 
 
 def batch_finished(cursor: BatchCursor) -> bool:

@@ -212,7 +212,11 @@ class Deployment:
         return found
 
     def everything(self) -> dict[str, set[str]]:
-        return {collection: set(self.simulator.truth(collection)) for collection in ALL_COLLECTIONS}
+        """Every record made available so far; SIEM through either endpoint (`siemMode` auto streams
+        what batch files have not published yet)."""
+        found = {collection: set(self.simulator.truth(collection)) for collection in ALL_COLLECTIONS}
+        found["siem"] |= set(self.simulator.truth("siem", via="streaming"))
+        return found
 
 
 def truth_id(collection: str, raw: dict[str, Any]) -> str:

@@ -103,7 +103,7 @@ def test_a_bad_line_in_a_siem_file_is_quarantined_and_the_rest_of_the_file_deliv
         corrupt = {"file": url, "mode": "bad_line", "line": 2}
         sim.control.post("/_sim/files/corrupt", json=corrupt).raise_for_status()
 
-        collector, source = deployment.create_source(collections=("siem",))
+        collector, source = deployment.create_source(collections=("siem",), config={"siemMode": "batch"})
         delivered = wait_caught_up(deployment, deployment.delivered, collections=("siem",))
         assert duplicates(delivered) == {}
         answer = deployment.client.get(f"/collectors/{collector}/sources/{source}/quarantine")

@@ -256,6 +256,8 @@ def test_a_source_added_through_the_form_exists_in_the_api_with_its_fields_schem
     page.get_by_label("Source Category (optional)").fill("mail/form")
     page.get_by_role("checkbox", name="Audit events").check()
     page.get_by_role("checkbox", name="Forward to SIEM").check()
+    expect(page.get_by_label("SIEM mode")).to_have_value("auto")  # the default
+    page.get_by_label("SIEM mode").select_option("streaming")
     for field, value in (("team", "mail"), (missing, "eu"), (left_missing, "42")):
         page.get_by_role("button", name="+ Add Field").click()
         page.get_by_label("Field name").last.fill(field)
@@ -289,6 +291,7 @@ def test_a_source_added_through_the_form_exists_in_the_api_with_its_fields_schem
     assert config["clientSecret"] == MASK
     assert config["category"] == "mail/form"
     assert config["dataCollection"] == ["dlp", "auditEvent"]
+    assert config["siemMode"] == "streaming"
     assert config["fields"] == {"team": "mail", missing: "eu", left_missing: "42", "_siemForward": True}
     assert created["droppedFields"] == [left_missing]
     assert config["filters"] == [{"name": "drop spam", "filterType": "Exclude", "regexp": ".*spam.*"}]
@@ -302,13 +305,14 @@ def test_editing_a_source_keeps_its_secret_when_left_empty(
     collector_id = new_collector(api)
     client_id, secret = unique("client"), unique("secret")
     stack.add_mimecast_client(client_id, secret)
-    source = new_source(api, collector_id, client_id, secret, collectFrom="7d")
+    source = new_source(api, collector_id, client_id, secret, collectFrom="7d", siemMode="batch")
     settled(api, collector_id, source["id"], "Authenticated")
 
     history = f"/collectors/{collector_id}/sources/{source['id']}/history"
     starts = len([entry for entry in api.get(history).json()["history"] if entry["state"] == "Pending"])
     page.goto(stack.api.url + f"/#/collectors/{collector_id}/sources/{source['id']}/edit")
     expect(page.get_by_label("Client Secret")).to_have_value("")
+    expect(page.get_by_label("SIEM mode")).to_have_value("batch")
     page.get_by_label("Source Category (optional)").fill("mail/edited")
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#toasts")).to_contain_text(f"Source {source['config']['name']} updated")
@@ -316,6 +320,7 @@ def test_editing_a_source_keeps_its_secret_when_left_empty(
     shown = api.get(f"/collectors/{collector_id}/sources/{source['id']}").json()["source"]
     assert shown["config"]["category"] == "mail/edited"
     assert shown["config"]["collectFrom"] == "7d"  # the form has no such input, and keeps it
+    assert shown["config"]["siemMode"] == "batch"
     # The stored secret was kept: Mimecast accepts the credentials again after the update.
     entries = wait_for(
         lambda: (

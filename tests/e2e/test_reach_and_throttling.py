@@ -85,7 +85,7 @@ def test_a_backfill_older_than_the_siem_batch_reach_reports_the_lost_days_and_co
     tmp_path: Path,
 ) -> None:
     with deploy(tmp_path) as deployment:
-        collector, source = deployment.create_source(collections=("siem",))
+        collector, source = deployment.create_source(collections=("siem",), config={"siemMode": "batch"})
         deployment.wait_state(collector, source, "Collecting")
         before = wait_caught_up(deployment, deployment.delivered, collections=("siem",))["siem"]
         assert set(before.values()) == {1}

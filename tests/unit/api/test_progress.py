@@ -54,3 +54,30 @@ def test_a_cursor_this_release_cannot_read_still_shows_its_commit() -> None:
     shown = stream_progress("dlp", Checkpoint('{"kind": "future"}', 1, committed), 1, 1, NOW)
     assert shown["collected"] is True
     assert (shown["lagSeconds"], shown["lagBasis"]) == (30, "commit")
+
+
+def test_siem_progress_says_what_it_reads_and_other_collections_say_nothing_of_it() -> None:
+    from core.models import Handover, SiemMode
+
+    handing = BatchCursor(
+        token="t", caught_up=True, handover=Handover(datetime(2026, 11, 25, 11, tzinfo=UTC), "t")
+    )
+    committed = datetime(2026, 11, 25, 11, 58, tzinfo=UTC).timestamp()
+    shown = stream_progress(
+        "siem", Checkpoint(json.dumps(cursor_to_json(handing)), 2, committed), 5, 1, NOW, SiemMode.AUTO
+    )
+    assert shown["siem"]["siemMode"] == "auto"
+    assert shown["siem"]["reading"] == "batch"
+    assert shown["siem"]["handoverAt"] == "2026-11-25T11:00:00.000Z"
+
+    streaming = WindowCursor(start=datetime(2026, 11, 25, 11, 58, tzinfo=UTC))
+    shown = stream_progress(
+        "siem", Checkpoint(json.dumps(cursor_to_json(streaming)), 3, committed), 5, 1, NOW, SiemMode.AUTO
+    )
+    assert shown["siem"]["reading"] == "streaming"
+    assert shown["checkpointTime"] == "2026-11-25T11:58:00Z"  # streaming's lag counts from its records
+    assert "siem" not in stream_progress("dlp", Checkpoint(None, 0, None), 0, 0, NOW)
+    assert (
+        stream_progress("siem", Checkpoint(None, 0, None), 0, 0, NOW, SiemMode.BATCH)["siem"]["reading"]
+        is None
+    )

@@ -120,6 +120,34 @@ def test_a_source_without_collect_from_shows_no_such_key() -> None:
     assert "collectFrom" not in config.to_json()
 
 
+@pytest.mark.parametrize("mode", ["batch", "streaming", "auto"])
+def test_siem_mode_is_kept_and_shown_back(mode: str) -> None:
+    body = example()
+    body["source"]["config"]["siemMode"] = mode
+    config = SourceRequest.model_validate_json(json.dumps(body)).source.config.to_config()
+    assert config.siem_mode.value == mode
+    assert config.to_json()["siemMode"] == mode
+    assert type(config).from_json(config.to_json()) == config
+
+
+def test_siem_mode_defaults_to_auto_also_for_a_source_stored_before_it_existed() -> None:
+    config = SourceRequest.model_validate_json(PRODUCT_EXAMPLE).source.config.to_config()
+    assert config.siem_mode.value == "auto"
+    stored = config.to_json()
+    del stored["siemMode"]
+    assert type(config).from_json(stored).siem_mode.value == "auto"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("siemMode", "fast"), ("siemMode", "Batch"), ("siemStreaming", True)]
+)
+def test_a_bad_siem_mode_and_the_old_streaming_flag_are_refused(key: str, value: object) -> None:
+    body = example()
+    body["source"]["config"][key] = value
+    with pytest.raises(ValidationError, match=key):
+        SourceRequest.model_validate_json(json.dumps(body))
+
+
 def test_every_collection_of_the_more_logs_is_an_allowed_data_collection_value() -> None:
     body = example()
     more = ["ttpUrl", "ttpAttachment", "ttpImpersonation", "archiveSearch", "holdReleaseLog"]
