@@ -18,7 +18,7 @@ process die. Other sources' messages wait at most that long for this process.
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 
 from celery import current_app, signature
 
@@ -45,9 +45,12 @@ def start_chains(units: Iterable[str]) -> int:
     return _queue(units)
 
 
-def carried_on(first: str, seconds: float = CARRY_ON_SECONDS) -> Generator[str, None, None]:
+def carried_on(
+    first: str, seconds: float = CARRY_ON_SECONDS, queue: Callable[[list[str]], object] | None = None
+) -> Generator[str, None, None]:
     """`first`, then the units whose chains the work on it started, while `seconds` last; the
-    units left are queued when the iteration ends (however it ends)."""
+    units left go to `queue` (by default: their chains are queued) when the iteration ends,
+    however it ends (close the generator: `contextlib.closing`)."""
     global _kept
     kept: list[str] = []
     outer, _kept = _kept, kept
@@ -58,7 +61,8 @@ def carried_on(first: str, seconds: float = CARRY_ON_SECONDS) -> Generator[str, 
             yield kept.pop(0)
     finally:
         _kept = outer
-        start_chains(kept)
+        if kept:
+            (queue or start_chains)(kept)
 
 
 def _queue(units: Iterable[str]) -> int:
