@@ -7,12 +7,13 @@ the chain: the page encoded, wrapped, stored as unacked, decoded and passed to a
 `tasks.forward.forward` still takes a page message, for messages queued by an earlier version.
 
 A chain that starts further chains (the same unit going on with its backlog, the children a
-listing or a finished child admitted) runs them itself for up to `CARRY_ON_SECONDS`, and queues
-the rest when that time is up: a task message, its trip through the broker and a pool process
-cost about as much as a small page. A unit carried on this way has no message of its own, like a
-chain lost in a crash: it is in the due set `STREAM_HOLD_SECONDS` ahead (`Coordination.adopt`,
-`finish`, `schedule` put it there before its chain starts), so it comes due again should this
-process die. Other sources' messages wait at most that long for this process.
+listing or a finished child admitted) runs the first of them itself and queues the others at once
+(idle processes take them), and so on for up to `CARRY_ON_SECONDS`: a task message, its trip
+through the broker and a pool process cost about as much as a small page. A unit carried on this
+way has no message of its own, like a chain lost in a crash: it is in the due set
+`STREAM_HOLD_SECONDS` ahead (`Coordination.adopt`, `finish`, `schedule` put it there before its
+chain starts), so it comes due again should this process die. Other sources' messages wait at most
+that long for this process.
 """
 
 from __future__ import annotations
@@ -48,21 +49,29 @@ def start_chains(units: Iterable[str]) -> int:
 def carried_on(
     first: str, seconds: float = CARRY_ON_SECONDS, queue: Callable[[list[str]], object] | None = None
 ) -> Generator[str, None, None]:
-    """`first`, then the units whose chains the work on it started, while `seconds` last; the
-    units left go to `queue` (by default: their chains are queued) when the iteration ends,
-    however it ends (close the generator: `contextlib.closing`)."""
+    """`first`, then, while `seconds` last, the first unit whose chain the work on the previous one
+    started; the others go to `queue` (by default: their chains are queued) at once, so that idle
+    processes take them, and whatever is left when the iteration ends, however it ends (close the
+    generator: `contextlib.closing`)."""
     global _kept
+    send = queue or _queue
     kept: list[str] = []
     outer, _kept = _kept, kept
     try:
         deadline = time.monotonic() + seconds
-        yield first
-        while kept and time.monotonic() < deadline:
-            yield kept.pop(0)
+        unit = first
+        while True:
+            yield unit
+            if not kept or time.monotonic() >= deadline:
+                return
+            unit, rest = kept[0], kept[1:]
+            del kept[:]
+            if rest:
+                send(rest)
     finally:
         _kept = outer
         if kept:
-            (queue or start_chains)(kept)
+            send(list(kept))
 
 
 def _queue(units: Iterable[str]) -> int:
