@@ -1,5 +1,5 @@
 """`fetch(unit)`: take the unit's lease, read one batch of records from its checkpoint, and hand
-the lease and the page to `forward` (the chain passes the message on).
+the lease and the page to `Forward`, run by this task in the same process (`tasks.chains`).
 
 A SIEM stream only lists: each listing page's files become children (`Coordination.adopt`) that
 any worker reads in parallel. A windowed stream with a long backlog hands out sub-windows the
