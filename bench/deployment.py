@@ -79,10 +79,23 @@ class Deployment:
             args += ["--schedule", str(self.directory / "beat-schedule")]
             with (self.directory / "beat.log").open("ab") as log:
                 self.beat = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=self.env)
+            self._wait_for_beat()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _wait_for_beat(self, timeout: float = 120.0) -> None:
+        """Until the worker has run a `dispatch` sent by beat: every process is up, as in a deployment
+        that is running when a source is added (the reference loop's clock, too, starts with its
+        process up). Without this wait, beat's own start (about two seconds) counted as drain time."""
+        deadline = time.monotonic() + timeout
+        while "tasks.dispatch.dispatch[" not in self.worker.log():
+            if self.beat is not None and self.beat.poll() is not None:
+                raise RuntimeError(f"celery beat exited with {self.beat.returncode}; see beat.log")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no dispatch from beat reached the worker in {timeout:.0f} s")
+            time.sleep(0.05)
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None

@@ -1,25 +1,83 @@
-"""The fetch -> forward chain of one unit of work; its messages carry ids, never a secret."""
+"""The fetch -> forward chain of one unit of work: one `fetch(unit)` task message, carrying ids,
+never a secret.
+
+The fetch hands its lease and page to the forward in the same worker process (`tasks.fetch`): the
+page's records never travel through the broker, which measured (bench p1) as the largest cost of
+the chain: the page encoded, wrapped, stored as unacked, decoded and passed to a pool process again.
+`tasks.forward.forward` still takes a page message, for messages queued by an earlier version.
+
+A chain that starts further chains (the same unit going on with its backlog, the children a
+listing or a finished child admitted) runs the first of them itself and queues the others at once
+(idle processes take them), and so on for up to `CARRY_ON_SECONDS`: a task message, its trip
+through the broker and a pool process cost about as much as a small page. A unit carried on this
+way has no message of its own, like a chain lost in a crash: it is in the due set
+`STREAM_HOLD_SECONDS` ahead (`Coordination.adopt`, `finish`, `schedule` put it there before its
+chain starts), so it comes due again should this process die. Other sources' messages wait at most
+that long for this process.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Generator, Iterable
 
-from celery import chain, current_app, signature
+from celery import current_app, signature
 
 FETCH = "tasks.fetch.fetch"
 FORWARD = "tasks.forward.forward"
+CARRY_ON_SECONDS = 1.0
+
+# While a fetch task carries on (`carried_on`), the units whose chains it starts, in order.
+_kept: list[str] | None = None
 
 
 def start_chain(unit: str) -> None:
-    """Queue `fetch(unit)`, whose page (if any) goes on to `forward`."""
+    """Queue `fetch(unit)`, which forwards its page (if any) itself."""
     start_chains((unit,))
 
 
 def start_chains(units: Iterable[str]) -> int:
-    """Queue a chain for each unit over one broker connection; how many were queued."""
+    """Queue a chain for each unit over one broker connection (or, inside `carried_on`, keep them
+    for this task to run); how many were started."""
+    if _kept is not None:
+        before = len(_kept)
+        _kept.extend(units)
+        return len(_kept) - before
+    return _queue(units)
+
+
+def carried_on(
+    first: str, seconds: float = CARRY_ON_SECONDS, queue: Callable[[list[str]], object] | None = None
+) -> Generator[str, None, None]:
+    """`first`, then, while `seconds` last, the first unit whose chain the work on the previous one
+    started; the others go to `queue` (by default: their chains are queued) at once, so that idle
+    processes take them, and whatever is left when the iteration ends, however it ends (close the
+    generator: `contextlib.closing`)."""
+    global _kept
+    send = queue or _queue
+    kept: list[str] = []
+    outer, _kept = _kept, kept
+    try:
+        deadline = time.monotonic() + seconds
+        unit = first
+        while True:
+            yield unit
+            if not kept or time.monotonic() >= deadline:
+                return
+            unit, rest = kept[0], kept[1:]
+            del kept[:]
+            if rest:
+                send(rest)
+    finally:
+        _kept = outer
+        if kept:
+            send(list(kept))
+
+
+def _queue(units: Iterable[str]) -> int:
     count = 0
     with current_app.producer_or_acquire() as producer:
         for unit in units:
-            chain(signature(FETCH, args=[unit]), signature(FORWARD)).apply_async(producer=producer)
+            signature(FETCH, args=[unit]).apply_async(producer=producer)
             count += 1
     return count

@@ -1,21 +1,20 @@
 """`fetch(unit)`: take the unit's lease, read one batch of records from its checkpoint, and hand
-the lease and the page to `forward` (the chain passes the message on).
+the lease and the page to `Forward`, run by this task in the same process (`tasks.chains`).
 
 A SIEM stream only lists: each listing page's files become children (`Coordination.adopt`) that
 any worker reads in parallel. A windowed stream with a long backlog hands out sub-windows the
-same way. The chain stops (`Ignore`) when there is nothing to forward: the lease is taken, the
+same way. The chain stops when there is nothing to forward: the lease is taken, the
 unit is not due, halted, or failed (and is already scheduled for its retry).
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import closing
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
 
 from celery import shared_task
-from celery.exceptions import Ignore
 
 from core.engine import fanout
 from core.engine.decisions import Next, after_listing, outgoing, quarantine_entry, take
@@ -33,8 +32,9 @@ from core.store import counters
 from core.store.coordination import Lease, StaleCommit
 from core.store.sources import StoredSource
 from tasks import siem_mode
-from tasks.chains import FETCH, start_chain, start_chains
+from tasks.chains import FETCH, carried_on, start_chain, start_chains
 from tasks.effects import Work
+from tasks.forward import Forward
 from worker.wiring import services
 
 log = logging.getLogger(__name__)
@@ -231,8 +231,12 @@ class Fetch:
 
 
 @shared_task(name=FETCH, ignore_result=True)  # type: ignore[untyped-decorator]
-def fetch(unit: str) -> dict[str, Any]:
-    message = Fetch(Work.of(services(), unit)).run()
-    if message is None:
-        raise Ignore()
-    return message.to_json()
+def fetch(unit: str) -> None:
+    """Fetch a page and forward it in this same process; carry on with the chains that starts
+    (see `tasks.chains`)."""
+    svc = services()
+    with closing(carried_on(unit)) as units:  # closed at once, an exception too: the rest is queued
+        for each in units:
+            message = Fetch(Work.of(svc, each)).run()
+            if message is not None:
+                Forward(Work.of(svc, message.unit), message).run()

@@ -1,9 +1,11 @@
-"""`forward(message)`: rules and metadata, write to the destination, then commit the checkpoint.
+"""`Forward`: rules and metadata, write to the destination, then commit the checkpoint.
 
-It holds the lease `fetch` handed it. Only once the destination has accepted the batch does the
-checkpoint move (compare-and-set on epoch and version); a child that has read all it owns
-finishes instead, freeing its slot for the next. When more waits, the next chain is queued at
-once; otherwise the unit goes back into the due set for the next poll.
+The `fetch` task runs it on the page it read, in the same process; the `forward(message)` task
+takes a page message queued by an earlier version. It holds the lease `fetch` handed it. Only
+once the destination has accepted the batch does the checkpoint move (compare-and-set on epoch
+and version); a child that has read all it owns finishes instead, freeing its slot for the next.
+When more waits, the next chain is started at once; otherwise the unit goes back into the due
+set for the next poll.
 """
 
 from __future__ import annotations

@@ -25,9 +25,11 @@ SMALL_PAGES = {"MAX_RECORDS_PER_CHUNK": "100"}
 
 
 def forwarding(worker: CeleryWorker, offset: int) -> bool:
-    """Whether the worker has received a forward since `offset` of its log (it runs it at once)."""
+    """Whether the worker has received a chain's task since `offset` of its log (it runs it at once):
+    a fetch forwards its page in the same task (`tasks.chains`)."""
     return any(
-        "tasks.forward.forward[" in line and "received" in line for line in worker.log()[offset:].splitlines()
+        ("tasks.fetch.fetch[" in line or "tasks.forward.forward[" in line) and "received" in line
+        for line in worker.log()[offset:].splitlines()
     )
 
 

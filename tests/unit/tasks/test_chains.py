@@ -1,0 +1,53 @@
+"""A fetch task carries on with the chains its work starts, for a while, and queues the rest."""
+
+from __future__ import annotations
+
+from contextlib import closing
+
+import pytest
+
+from tasks.chains import carried_on, start_chain, start_chains
+
+
+def test_the_first_chain_a_unit_starts_runs_after_it_and_the_others_are_queued_at_once() -> None:
+    queued: list[str] = []
+    ran: list[tuple[str, list[str]]] = []
+    with closing(carried_on("stream", seconds=60, queue=queued.extend)) as units:
+        for unit in units:
+            ran.append((unit, list(queued)))
+            if unit == "stream":
+                assert start_chains(["child-1", "child-2"]) == 2
+            if unit == "child-1":
+                start_chain("child-3")
+    # child-2 was queued before child-1 ran, for an idle process to take.
+    assert ran == [("stream", []), ("child-1", ["child-2"]), ("child-3", ["child-2"])]
+    assert queued == ["child-2"]
+
+
+def test_the_chains_left_when_time_is_up_are_queued() -> None:
+    queued: list[str] = []
+    ran: list[str] = []
+    with closing(carried_on("stream", seconds=0, queue=queued.extend)) as units:
+        for unit in units:
+            ran.append(unit)
+            start_chains(["child-1", "child-2"])
+    assert ran == ["stream"]
+    assert queued == ["child-1", "child-2"]
+
+
+def test_the_chains_started_before_a_failure_are_queued_at_once() -> None:
+    queued: list[str] = []
+
+    def work() -> None:
+        with closing(carried_on("stream", seconds=60, queue=queued.extend)) as units:
+            for _ in units:
+                start_chains(["child-1"])
+                raise RuntimeError("the fetch failed")
+
+    with pytest.raises(RuntimeError):
+        work()
+    assert queued == ["child-1"]
+    # Outside, chains are no longer kept by the finished carry-on: a new one starts empty.
+    with closing(carried_on("other", seconds=60, queue=queued.extend)) as units:
+        assert list(units) == ["other"]
+    assert queued == ["child-1"]
