@@ -16,14 +16,15 @@ from dataclasses import dataclass
 from core.engine.decisions import Gate, after_commit, gate
 from core.engine.units import Unit, parse
 from core.errors import RateLimited, Refusal, SourceError
-from core.lifecycle import health
-from core.lifecycle.failures import FailureOutcome, on_failure
+from core.lifecycle import failures, health
+from core.lifecycle.failures import START, FailureOutcome, on_failure
 from core.lifecycle.states import State, StateError
 from core.mimecast.pacing import Paced
 from core.models import Gap
 from core.store import counters
 from core.store.outcomes import NotFound
 from core.store.sources import StoredSource
+from tasks.chains import start_chains
 from worker.wiring import Services
 
 log = logging.getLogger(__name__)
@@ -46,25 +47,39 @@ def collector_name(svc: Services, source: StoredSource) -> str:
         return ""
 
 
-def show_failure(svc: Services, source: StoredSource, error: SourceError, outcome: FailureOutcome) -> None:
-    """Move the source to Error and open (or refresh) the health event, as the outcome says."""
+def show_failure(
+    svc: Services,
+    source: StoredSource,
+    error: SourceError,
+    outcome: FailureOutcome,
+    where: str = START,
+) -> None:
+    """Move the source to Error and open (or refresh) the health event, as the outcome says; both
+    name the collection (`where`) that failed. The state names a stopped collection before one
+    still retried (`failures.shown`), and its reason which other collections fail too."""
     if not outcome.shown:
         return
-    state_error = StateError.of(error)
+    collection = None if where == START else where
+    state_error = StateError.of(error, collection)
+    reason = outcome.reason
+    if collection is not None:
+        failing = svc.streaks.failing(source.id)
+        state_error = getattr(failures.shown(failing), "error", state_error)
+        reason = failures.failure_reason(outcome, failing, collection)
     try:
         svc.sources.transition(
             source.id,
             State.ERROR,
             svc.clock.now(),
-            outcome.reason,
+            reason,
             error=state_error,
-            failures=(outcome.streak.first_at, outcome.streak.attempts),
+            failures=(outcome.streak.first_at, outcome.streak.attempts) if collection is None else None,
             expect_generation=source.status.generation,
         )
     except Refusal:
         return  # the source moved on (updated, restarted, deleted): this failure is stale
     event = health.problem(
-        state_error,
+        StateError.of(error, collection),
         identity(svc, source),
         svc.clock.now(),
         event_id(),
@@ -119,21 +134,28 @@ class Work:
                 coordination.end_work(self.unit.source_id, holder)
 
     def admitted(self, source: StoredSource | None) -> bool:
-        """The gate before any Mimecast call; a unit that must quit leaves the due set."""
+        """The gate before any Mimecast call; a unit that must quit leaves the due set, and a child
+        of a halted collection gives its slot back (parked until an update or a restart)."""
+        coordination = self.svc.coordination
         verdict = gate(
             source.status if source is not None else None,
             source.config.data_collection if source is not None else (),
             self.unit.collection,
-            self.svc.coordination.halted(self.unit.source_id) if source is not None else None,
+            coordination.halts(self.unit.source_id) if source is not None else {},
         )
-        if verdict is Gate.QUIT:
+        if verdict is Gate.HALTED and self.unit.is_child:
+            bound = self.svc.settings.max_in_flight_per_source
+            start_chains(coordination.park(self.unit.id, self.now, bound))
+        elif verdict in (Gate.QUIT, Gate.HALTED):
             configured = source is not None and self.unit.collection in source.config.data_collection
             if self.unit.is_child and source is not None and not configured:
-                self.svc.coordination.drop_child(self.unit.id)
+                coordination.drop_child(self.unit.id)
             else:
-                self.svc.coordination.unschedule(self.unit.id)
+                coordination.unschedule(self.unit.id)
+        if verdict in (Gate.QUIT, Gate.HALTED):
             log.info(
-                "unit %s quits: its source is gone, stopping, halted or no longer collects it", self.unit
+                "unit %s quits: its source is gone or stopping, or its collection halted or dropped",
+                self.unit,
             )
         return verdict is Gate.GO
 
@@ -177,29 +199,42 @@ class Work:
         log.warning("unit %s: gap: %s (%s)", self.unit, found.what, found.reason)
 
     def failed(self, source: StoredSource, error: SourceError) -> None:
-        """An error of this unit, handled as the contract's table says."""
-        svc = self.svc
-        streak = svc.streaks.get(source.id, self.unit.id)
-        outcome = on_failure(error, streak, self.now, random.random(), svc.policy, self.unit.collection)
+        """An error of this unit, handled as the contract's table says, for its collection alone
+        (refused credentials: for every collection)."""
+        svc, collection = self.svc, self.unit.collection
+        streak, before = svc.streaks.get(source.id, self.unit.id)
+        outcome = on_failure(error, streak, self.now, random.random(), svc.policy, collection)
         if error.counts_as_failure:
             svc.counters.add(counters.ERRORS, {**self.labels, "type": error.error_type.value})
         log.warning("unit %s: %s -> %s", self.unit, error, outcome.reason)
+        shown = (
+            failures.Failing(StateError.of(error, collection), outcome.stops, self.now)
+            if outcome.shown
+            else before
+        )
+        svc.streaks.put(source.id, self.unit.id, outcome.streak, shown)
         if outcome.retry_at is not None:
-            svc.streaks.put(source.id, self.unit.id, outcome.streak)
             svc.coordination.schedule(self.unit.id, outcome.retry_at)
         else:
-            svc.coordination.halt(source.id, source.status.generation)
-            svc.coordination.unschedule(self.unit.id)
-        show_failure(svc, source, error, outcome)
+            svc.coordination.halt(source.id, source.status.generation, outcome.halts or collection)
+            if self.unit.is_child:
+                bound = svc.settings.max_in_flight_per_source
+                start_chains(svc.coordination.park(self.unit.id, self.now, bound))
+            else:
+                svc.coordination.unschedule(self.unit.id)
+        show_failure(svc, source, error, outcome, collection)
 
     def delivered(self, source: StoredSource) -> None:
-        """After a committed page: the first moves the source to Collecting; the last failing unit's
-        success recovers it from Error and resolves its events."""
+        """After a committed page: the first moves the source to Collecting; the last failing
+        collection's success recovers it from Error and resolves its events. While others still
+        fail, the state goes on naming one of them."""
         svc = self.svc
-        failing = svc.streaks.clear(source.id, self.unit.id)
+        remaining = svc.streaks.clear(source.id, self.unit.id)
         current = svc.sources.get_optional(source.id) or source
-        outcome = after_commit(current.status.state, failing)
+        outcome = after_commit(current.status.state, len(remaining))
         if not outcome.to_collecting:
+            if current.status.state is State.ERROR:
+                self._still_failing(current, remaining)
             return
         reason = "first page delivered" if not outcome.resolve else "collection recovered"
         try:
@@ -214,3 +249,32 @@ class Work:
             return
         if outcome.resolve:
             resolve(svc, current)
+
+    def _still_failing(self, current: StoredSource, remaining: list[failures.Failing]) -> None:
+        """One collection is back while others fail: the state names one still failing."""
+        svc = self.svc
+        moved = failures.reshown(current.status.error, remaining, self.unit.collection)
+        if moved is None:
+            return
+        error, reason = moved
+        try:
+            svc.sources.transition(
+                current.id,
+                State.ERROR,
+                svc.clock.now(),
+                reason,
+                error=error,
+                expect_generation=current.status.generation,
+            )
+        except Refusal:
+            return
+        shown = failures.shown(remaining)
+        event = health.problem(
+            error,
+            identity(svc, current),
+            svc.clock.now(),
+            event_id(),
+            open_events=svc.health.open_events_of(current.id),
+            final=shown is not None and shown.stopped,
+        )
+        svc.health.open(event)

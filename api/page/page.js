@@ -216,7 +216,8 @@ function healthOf(source, events) {
   if (state.state === "Error") {
     const error = state.error || {};
     const code = error.code ? ` ${error.code}` : "";
-    return { level: "error", issue: `${error.type || "Error"}${code}: ${error.message || "unknown error"}`, since: state.since };
+    const where = error.collection ? ` in ${collectionLabel(error.collection)}` : "";
+    return { level: "error", issue: `${error.type || "Error"}${code}${where}: ${error.message || "unknown error"}`, since: state.since };
   }
   return { level: "healthy", issue: null, since: state.since };
 }
@@ -543,7 +544,7 @@ function historyTable(history) {
       {},
       h("td", {}, when(entry.time)),
       h("td", {}, entry.state),
-      h("td", {}, entry.reason, entry.error ? h("div", { class: "error-text" }, `${entry.error.type}${entry.error.code ? " " + entry.error.code : ""}: ${entry.error.message}`) : null),
+      h("td", {}, entry.reason, entry.error ? h("div", { class: "error-text" }, `${entry.error.type}${entry.error.code ? " " + entry.error.code : ""}${entry.error.collection ? " in " + collectionLabel(entry.error.collection) : ""}: ${entry.error.message}`) : null),
     ),
   );
   return table("State history", ["Time", "State", "Reason"], rows, "No recorded transitions.");

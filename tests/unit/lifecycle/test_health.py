@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from core.errors import ErrorType
 from core.lifecycle.health import (
     HEALTHY_EVENT,
+    RECOVERY_SEVERITY,
     HealthEvent,
     ResourceIdentity,
     Severity,
@@ -95,8 +98,26 @@ def test_recovery_resolves_every_open_event_with_one_healthy_event() -> None:
     assert healthy is not None
     assert healthy.event_name == HEALTHY_EVENT
     assert healthy.status is Status.HEALTHY
-    assert healthy.severity is Severity.ERROR
+    assert healthy.severity is Severity.WARNING  # its own, never the Error it resolves
     assert healthy.description == "resolved: ThirdPartyGenericError, ThirdPartyConfigError"
+
+
+@pytest.mark.parametrize("final", [False, True])
+def test_a_recovery_carries_its_own_severity_whatever_it_resolves(final: bool) -> None:
+    for error in (UPSTREAM_DOWN, BAD_CREDENTIALS):
+        opened = problem(error, SOURCE, T0, "E1", open_events={}, final=final)
+        healthy = recovery({opened.event_name: opened}, SOURCE, T0, "H1")
+        assert healthy is not None
+        assert healthy.severity is RECOVERY_SEVERITY is Severity.WARNING
+        assert healthy.to_json()["severityLevel"] == "Warning"
+
+
+def test_a_problem_event_names_the_collection_that_failed() -> None:
+    failed = StateError(ErrorType.THIRD_PARTY_GENERIC, "Service Unavailable", 503, collection="auditEvent")
+    event = problem(failed, SOURCE, T0, "E1", open_events={}, final=False)
+    assert event.description == "auditEvent: 503: Service Unavailable"
+    at_start = problem(UPSTREAM_DOWN, SOURCE, T0, "E2", open_events={}, final=False)
+    assert at_start.description == "503: 503 Service Unavailable"  # a start's failure: no collection
 
 
 def test_events_round_trip_through_json() -> None:
