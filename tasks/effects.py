@@ -62,20 +62,26 @@ def show_failure(
     collection = None if where == START else where
     state_error = StateError.of(error, collection)
     reason = outcome.reason
+    moves = True
     if collection is not None:
         failing = svc.streaks.failing(source.id)
         state_error = getattr(failures.shown(failing), "error", state_error)
         reason = failures.failure_reason(outcome, failing, collection)
+        status = (svc.sources.get_optional(source.id) or source).status
+        if status.generation != source.status.generation:
+            return  # the source moved on (updated, restarted): this failure is stale
+        moves = failures.news(status.error, status.state is State.ERROR, state_error, outcome.stops)
     try:
-        svc.sources.transition(
-            source.id,
-            State.ERROR,
-            svc.clock.now(),
-            reason,
-            error=state_error,
-            failures=(outcome.streak.first_at, outcome.streak.attempts) if collection is None else None,
-            expect_generation=source.status.generation,
-        )
+        if moves:
+            svc.sources.transition(
+                source.id,
+                State.ERROR,
+                svc.clock.now(),
+                reason,
+                error=state_error,
+                failures=(outcome.streak.first_at, outcome.streak.attempts) if collection is None else None,
+                expect_generation=source.status.generation,
+            )
     except Refusal:
         return  # the source moved on (updated, restarted, deleted): this failure is stale
     event = health.problem(

@@ -118,6 +118,13 @@ def failure_reason(outcome: FailureOutcome, failing: Sequence[Failing], where: s
     return outcome.reason if not others else f"{outcome.reason}; also failing: {', '.join(others)}"
 
 
+def news(current: StateError | None, in_error: bool, showing: StateError, stops: bool) -> bool:
+    """Whether a collection's failure moves the source's state (a history entry): it enters Error,
+    names another error, or a collection stops. Another retry of the error already shown only
+    refreshes its health event, so retries do not push older entries out of the history."""
+    return not in_error or current != showing or stops
+
+
 def reshown(
     current: StateError | None, remaining: Sequence[Failing], recovered: str
 ) -> tuple[StateError, str] | None:

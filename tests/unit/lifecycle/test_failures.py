@@ -21,6 +21,7 @@ from core.lifecycle.failures import (
     collections,
     failure_reason,
     halted,
+    news,
     on_failure,
     reshown,
     shown,
@@ -179,3 +180,20 @@ def test_a_failing_collection_round_trips_through_json() -> None:
         "message": "403 in holdMessageList",
         "collection": "holdMessageList",
     }
+
+
+@pytest.mark.parametrize(
+    ("in_error", "current", "stops", "expected"),
+    [
+        (False, None, False, True),  # the source enters Error
+        (True, "auditEvent", False, False),  # another retry of what is shown: the event is refreshed only
+        (True, "auditEvent", True, True),  # the collection quits: news
+        (True, "dlp", False, True),  # the state names another error now
+    ],
+)
+def test_only_news_moves_the_state_so_retries_do_not_flood_the_history(
+    in_error: bool, current: str | None, stops: bool, expected: bool
+) -> None:
+    showing = failing("auditEvent", 10).error
+    before = failing(current, 5).error if current is not None else None
+    assert news(before, in_error, showing, stops) is expected
