@@ -499,7 +499,15 @@ function siemReading(siem) {
 
 function progressTable(progress) {
   const rows = progress.progress.map((item) => {
-    const name = h("th", { scope: "row" }, collectionLabel(item.collection));
+    const error = item.error;
+    const name = h(
+      "th",
+      { scope: "row" },
+      collectionLabel(item.collection),
+      error
+        ? h("div", { class: "error-text" }, `${error.stopped ? "stopped" : "retrying"}: ${error.type}${error.code ? " " + error.code : ""}: ${error.message}`)
+        : null,
+    );
     if (!item.collected) {
       return h("tr", {}, name, h("td", { colspan: 4, class: "muted" }, "not collected yet"), h("td", { class: "num" }, count(item.recordsForwarded)));
     }

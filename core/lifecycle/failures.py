@@ -107,6 +107,15 @@ def shown(failing: Sequence[Failing]) -> Failing | None:
     return max(failing, key=lambda one: (one.stopped, one.at), default=None)
 
 
+def by_collection(failing: Sequence[Failing]) -> dict[str, Failing]:
+    """Each failing collection and the failure it shows (of its units: see `shown`)."""
+    found: dict[str, list[Failing]] = {}
+    for one in failing:
+        if one.error.collection is not None:
+            found.setdefault(one.error.collection, []).append(one)
+    return {name: picked for name, units in found.items() if (picked := shown(units)) is not None}
+
+
 def collections(failing: Sequence[Failing]) -> tuple[str, ...]:
     """The failing collections by name, each once, in order."""
     return tuple(sorted({one.error.collection for one in failing if one.error.collection is not None}))

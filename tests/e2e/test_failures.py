@@ -109,6 +109,11 @@ def test_a_collection_that_keeps_failing_quits_alone_while_the_others_deliver_ne
         state = deployment.state(collector, source)
         assert state["state"] == "Error"
         assert state["error"]["collection"] in ("auditEvent", "holdMessageList")
+        progress = deployment.client.get(f"/collectors/{collector}/sources/{source}/progress").json()
+        errors = {item["collection"]: item["error"] for item in progress["progress"]}
+        assert (errors["auditEvent"]["code"], errors["auditEvent"]["stopped"]) == (503, True)
+        assert (errors["holdMessageList"]["code"], errors["holdMessageList"]["stopped"]) == (403, True)
+        assert (errors["siem"], errors["dlp"]) == (None, None)
         reasons = [entry["reason"] for entry in history(deployment, collector, source)]
         assert any(r.startswith("ThirdPartyGeneric in auditEvent: the retry window ran out") for r in reasons)
         assert any(r.startswith("ThirdPartyConfig in holdMessageList: halted") for r in reasons)
