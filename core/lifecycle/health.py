@@ -131,7 +131,9 @@ def problem(
     """The open event for `error`: a new one, or the already open one of that name refreshed.
 
     Configuration errors and errors past their retry window (`final`) are `Error`; a generic
-    error still being retried is a `Warning`.
+    error still being retried is a `Warning`. A retry never lowers an open `Error` event: while one
+    collection has stopped, another collection's retries of the same error type leave its event
+    (severity and description) as it is.
     """
     name = event_name(error.type)
     severity = Severity.ERROR if final or error.type is ErrorType.THIRD_PARTY_CONFIG else Severity.WARNING
@@ -147,7 +149,11 @@ def problem(
         resource=resource,
     )
     already = open_events.get(name)
-    return replace(fresh, event_id=already.event_id) if already is not None else fresh
+    if already is None:
+        return fresh
+    if already.severity is Severity.ERROR and severity is Severity.WARNING:
+        return already
+    return replace(fresh, event_id=already.event_id)
 
 
 def recovery(

@@ -80,6 +80,20 @@ def test_the_same_problem_again_refreshes_the_open_event_instead_of_opening_anot
     assert again.time == T0 + timedelta(minutes=5)
 
 
+def test_a_retry_elsewhere_never_lowers_an_open_error_event_but_a_stop_elsewhere_updates_it() -> None:
+    audit = StateError(ErrorType.THIRD_PARTY_GENERIC, "Service Unavailable", 503, collection="auditEvent")
+    dlp = StateError(ErrorType.THIRD_PARTY_GENERIC, "Bad Gateway", 502, collection="dlp")
+    stopped = problem(audit, SOURCE, T0, "E1", open_events={}, final=True)
+    later = T0 + timedelta(seconds=30)
+
+    retried = problem(dlp, SOURCE, later, "E2", open_events={stopped.event_name: stopped}, final=False)
+    assert retried == stopped  # still Error, still naming the collection that stopped
+
+    also_stopped = problem(dlp, SOURCE, later, "E3", open_events={stopped.event_name: stopped}, final=True)
+    assert (also_stopped.event_id, also_stopped.severity) == ("E1", Severity.ERROR)
+    assert also_stopped.description == "dlp: 502: Bad Gateway"
+
+
 def test_a_different_problem_opens_its_own_event() -> None:
     first = problem(UPSTREAM_DOWN, SOURCE, T0, "E1", open_events={}, final=False)
     other = problem(BAD_CREDENTIALS, SOURCE, T0, "E2", open_events={first.event_name: first}, final=False)
