@@ -1,110 +1,29 @@
-"""What every task on a unit of work shares: its context, the gate, the in-flight claim, and the
-carrying out of decided outcomes (state moves, health events, failures). Decides nothing itself:
+"""What every task on a unit of work shares: its context, the gate, the in-flight claim, throttling,
+gaps, and (through `tasks.failures`) failures and delivered pages. Decides nothing itself:
 `core.engine.decisions`, `core.lifecycle.failures` and `core.lifecycle.health` do.
 """
 
 from __future__ import annotations
 
 import logging
-import random
-import secrets
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from core.engine.decisions import Gate, after_commit, gate
+from core.engine.decisions import Gate, gate
 from core.engine.units import Unit, parse
-from core.errors import RateLimited, Refusal, SourceError
-from core.lifecycle import failures, health
-from core.lifecycle.failures import START, FailureOutcome, on_failure
-from core.lifecycle.states import State, StateError
+from core.errors import RateLimited, SourceError
+from core.lifecycle import health
 from core.mimecast.pacing import Paced
 from core.models import Gap
 from core.store import counters
-from core.store.outcomes import NotFound
 from core.store.sources import StoredSource
+from tasks import failures as failing
 from tasks.chains import start_chains
 from worker.wiring import Services
 
 log = logging.getLogger(__name__)
-
-
-def event_id() -> str:
-    return secrets.token_hex(8).upper()
-
-
-def identity(svc: Services, source: StoredSource) -> health.ResourceIdentity:
-    return health.ResourceIdentity(
-        source.collector_id, collector_name(svc, source), source.id, source.config.name
-    )
-
-
-def collector_name(svc: Services, source: StoredSource) -> str:
-    try:
-        return svc.collectors.get(source.collector_id).config.name
-    except NotFound:
-        return ""
-
-
-def show_failure(
-    svc: Services,
-    source: StoredSource,
-    error: SourceError,
-    outcome: FailureOutcome,
-    where: str = START,
-) -> None:
-    """Move the source to Error and open (or refresh) the health event, as the outcome says; both
-    name the collection (`where`) that failed. The state names a stopped collection before one
-    still retried (`failures.shown`), and its reason which other collections fail too."""
-    if not outcome.shown:
-        return
-    collection = None if where == START else where
-    state_error = StateError.of(error, collection)
-    reason = outcome.reason
-    moves = True
-    if collection is not None:
-        failing = svc.streaks.failing(source.id)
-        state_error = getattr(failures.shown(failing), "error", state_error)
-        reason = failures.failure_reason(outcome, failing, collection)
-        status = (svc.sources.get_optional(source.id) or source).status
-        if status.generation != source.status.generation:
-            return  # the source moved on (updated, restarted): this failure is stale
-        moves = failures.news(status.error, status.state is State.ERROR, state_error, outcome.stops)
-    try:
-        if moves:
-            svc.sources.transition(
-                source.id,
-                State.ERROR,
-                svc.clock.now(),
-                reason,
-                error=state_error,
-                failures=(outcome.streak.first_at, outcome.streak.attempts) if collection is None else None,
-                expect_generation=source.status.generation,
-            )
-    except Refusal:
-        return  # the source moved on (updated, restarted, deleted): this failure is stale
-    event = health.problem(
-        StateError.of(error, collection),
-        identity(svc, source),
-        svc.clock.now(),
-        event_id(),
-        open_events=svc.health.open_events_of(source.id),
-        final=outcome.final,
-    )
-    svc.health.open(event)
-
-
-def resolve(svc: Services, source: StoredSource) -> None:
-    """Resolve the source's open problem events (a gap stays open: its data is still missing)."""
-    opened = {
-        name: event
-        for name, event in svc.health.open_events_of(source.id).items()
-        if name != health.GAP_EVENT
-    }
-    healthy = health.recovery(opened, identity(svc, source), svc.clock.now(), event_id())
-    if healthy is not None:
-        svc.health.resolve(healthy)
 
 
 @dataclass
@@ -196,91 +115,18 @@ class Work:
         event = health.gap(
             found.what,
             found.reason,
-            identity(svc, source),
+            failing.identity(svc, source),
             svc.clock.now(),
-            event_id(),
+            failing.event_id(),
             open_events=svc.health.open_events_of(source.id),
         )
         svc.health.open(event)
         log.warning("unit %s: gap: %s (%s)", self.unit, found.what, found.reason)
 
     def failed(self, source: StoredSource, error: SourceError) -> None:
-        """An error of this unit, handled as the contract's table says, for its collection alone
-        (refused credentials: for every collection)."""
-        svc, collection = self.svc, self.unit.collection
-        streak, before = svc.streaks.get(source.id, self.unit.id)
-        outcome = on_failure(error, streak, self.now, random.random(), svc.policy, collection)
-        if error.counts_as_failure:
-            svc.counters.add(counters.ERRORS, {**self.labels, "type": error.error_type.value})
-        log.warning("unit %s: %s -> %s", self.unit, error, outcome.reason)
-        shown = (
-            failures.Failing(StateError.of(error, collection), outcome.stops, self.now)
-            if outcome.shown
-            else before
-        )
-        svc.streaks.put(source.id, self.unit.id, outcome.streak, shown)
-        if outcome.retry_at is not None:
-            svc.coordination.schedule(self.unit.id, outcome.retry_at)
-        else:
-            svc.coordination.halt(source.id, source.status.generation, outcome.halts or collection)
-            if self.unit.is_child:
-                bound = svc.settings.max_in_flight_per_source
-                start_chains(svc.coordination.park(self.unit.id, self.now, bound))
-            else:
-                svc.coordination.unschedule(self.unit.id)
-        show_failure(svc, source, error, outcome, collection)
+        """An error of this unit, handled as the contract's table says (`tasks.failures.failed`)."""
+        failing.failed(self.svc, source, self.unit, error)
 
     def delivered(self, source: StoredSource) -> None:
-        """After a committed page: the first moves the source to Collecting; the last failing
-        collection's success recovers it from Error and resolves its events. While others still
-        fail, the state goes on naming one of them."""
-        svc = self.svc
-        remaining = svc.streaks.clear(source.id, self.unit.id)
-        current = svc.sources.get_optional(source.id) or source
-        outcome = after_commit(current.status.state, len(remaining))
-        if not outcome.to_collecting:
-            if current.status.state is State.ERROR:
-                self._still_failing(current, remaining)
-            return
-        reason = "first page delivered" if not outcome.resolve else "collection recovered"
-        try:
-            svc.sources.transition(
-                source.id,
-                State.COLLECTING,
-                svc.clock.now(),
-                reason,
-                expect_generation=current.status.generation,
-            )
-        except Refusal:
-            return
-        if outcome.resolve:
-            resolve(svc, current)
-
-    def _still_failing(self, current: StoredSource, remaining: list[failures.Failing]) -> None:
-        """One collection is back while others fail: the state names one still failing."""
-        svc = self.svc
-        moved = failures.reshown(current.status.error, remaining, self.unit.collection)
-        if moved is None:
-            return
-        error, reason = moved
-        try:
-            svc.sources.transition(
-                current.id,
-                State.ERROR,
-                svc.clock.now(),
-                reason,
-                error=error,
-                expect_generation=current.status.generation,
-            )
-        except Refusal:
-            return
-        shown = failures.shown(remaining)
-        event = health.problem(
-            error,
-            identity(svc, current),
-            svc.clock.now(),
-            event_id(),
-            open_events=svc.health.open_events_of(current.id),
-            final=shown is not None and shown.stopped,
-        )
-        svc.health.open(event)
+        """After a committed page: the state moves as `tasks.failures.delivered` says."""
+        failing.delivered(self.svc, source, self.unit)

@@ -29,7 +29,7 @@ from core.models import Credentials, SourceConfig
 from core.store import keys
 from core.store.outcomes import Busy
 from core.store.sources import StoredSource
-from tasks.effects import resolve, show_failure
+from tasks.failures import resolve, show_failure
 from worker.wiring import Services, services
 
 log = logging.getLogger(__name__)
