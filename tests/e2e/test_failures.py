@@ -90,7 +90,9 @@ def test_a_collection_that_keeps_failing_quits_alone_while_the_others_deliver_ne
         }
         sim.control.post("/_sim/clients", json=grants).raise_for_status()
         sim.fault("audit", kind="status", status=503, count=100_000)
-        collector, source = deployment.create_source(client_id=client_id, client_secret=secret)
+        collector, source = deployment.create_source(
+            client_id=client_id, client_secret=secret, config={"siemMode": "batch"}
+        )  # SIEM lists batch files on every poll
 
         # when the audit collection's window runs out
         audit = wait_for(
