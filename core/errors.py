@@ -34,6 +34,8 @@ class SourceError(Exception):
     error_type: ClassVar[ErrorType] = ErrorType.FIRST_PARTY_GENERIC
     retryable: ClassVar[bool] = True
     counts_as_failure: ClassVar[bool] = True
+    # Whether the error is about the whole source (its credentials), not the collection that met it.
+    source_wide: ClassVar[bool] = False
 
     def __init__(self, summary: str, *, status: int | None = None, code: str | None = None) -> None:
         super().__init__(summary)
@@ -61,6 +63,13 @@ class ThirdPartyConfigError(SourceError):
 
     error_type = ErrorType.THIRD_PARTY_CONFIG
     retryable = False
+
+
+class CredentialsRejected(ThirdPartyConfigError):
+    """Mimecast refused the client id and secret themselves: every collection of the source halts,
+    not only the one that met it."""
+
+    source_wide = True
 
 
 class ThirdPartyGenericError(SourceError):

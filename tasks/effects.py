@@ -1,89 +1,29 @@
-"""What every task on a unit of work shares: its context, the gate, the in-flight claim, and the
-carrying out of decided outcomes (state moves, health events, failures). Decides nothing itself:
+"""What every task on a unit of work shares: its context, the gate, the in-flight claim, throttling,
+gaps, and (through `tasks.failures`) failures and delivered pages. Decides nothing itself:
 `core.engine.decisions`, `core.lifecycle.failures` and `core.lifecycle.health` do.
 """
 
 from __future__ import annotations
 
 import logging
-import random
-import secrets
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from core.engine.decisions import Gate, after_commit, gate
+from core.engine.decisions import Gate, gate
 from core.engine.units import Unit, parse
-from core.errors import RateLimited, Refusal, SourceError
+from core.errors import RateLimited, SourceError
 from core.lifecycle import health
-from core.lifecycle.failures import FailureOutcome, on_failure
-from core.lifecycle.states import State, StateError
 from core.mimecast.pacing import Paced
 from core.models import Gap
 from core.store import counters
-from core.store.outcomes import NotFound
 from core.store.sources import StoredSource
+from tasks import failures as failing
+from tasks.chains import start_chains
 from worker.wiring import Services
 
 log = logging.getLogger(__name__)
-
-
-def event_id() -> str:
-    return secrets.token_hex(8).upper()
-
-
-def identity(svc: Services, source: StoredSource) -> health.ResourceIdentity:
-    return health.ResourceIdentity(
-        source.collector_id, collector_name(svc, source), source.id, source.config.name
-    )
-
-
-def collector_name(svc: Services, source: StoredSource) -> str:
-    try:
-        return svc.collectors.get(source.collector_id).config.name
-    except NotFound:
-        return ""
-
-
-def show_failure(svc: Services, source: StoredSource, error: SourceError, outcome: FailureOutcome) -> None:
-    """Move the source to Error and open (or refresh) the health event, as the outcome says."""
-    if not outcome.shown:
-        return
-    state_error = StateError.of(error)
-    try:
-        svc.sources.transition(
-            source.id,
-            State.ERROR,
-            svc.clock.now(),
-            outcome.reason,
-            error=state_error,
-            failures=(outcome.streak.first_at, outcome.streak.attempts),
-            expect_generation=source.status.generation,
-        )
-    except Refusal:
-        return  # the source moved on (updated, restarted, deleted): this failure is stale
-    event = health.problem(
-        state_error,
-        identity(svc, source),
-        svc.clock.now(),
-        event_id(),
-        open_events=svc.health.open_events_of(source.id),
-        final=outcome.final,
-    )
-    svc.health.open(event)
-
-
-def resolve(svc: Services, source: StoredSource) -> None:
-    """Resolve the source's open problem events (a gap stays open: its data is still missing)."""
-    opened = {
-        name: event
-        for name, event in svc.health.open_events_of(source.id).items()
-        if name != health.GAP_EVENT
-    }
-    healthy = health.recovery(opened, identity(svc, source), svc.clock.now(), event_id())
-    if healthy is not None:
-        svc.health.resolve(healthy)
 
 
 @dataclass
@@ -119,21 +59,28 @@ class Work:
                 coordination.end_work(self.unit.source_id, holder)
 
     def admitted(self, source: StoredSource | None) -> bool:
-        """The gate before any Mimecast call; a unit that must quit leaves the due set."""
+        """The gate before any Mimecast call; a unit that must quit leaves the due set, and a child
+        of a halted collection gives its slot back (parked until an update or a restart)."""
+        coordination = self.svc.coordination
         verdict = gate(
             source.status if source is not None else None,
             source.config.data_collection if source is not None else (),
             self.unit.collection,
-            self.svc.coordination.halted(self.unit.source_id) if source is not None else None,
+            coordination.halts(self.unit.source_id) if source is not None else {},
         )
-        if verdict is Gate.QUIT:
+        if verdict is Gate.HALTED and self.unit.is_child:
+            bound = self.svc.settings.max_in_flight_per_source
+            start_chains(coordination.park(self.unit.id, self.now, bound))
+        elif verdict in (Gate.QUIT, Gate.HALTED):
             configured = source is not None and self.unit.collection in source.config.data_collection
             if self.unit.is_child and source is not None and not configured:
-                self.svc.coordination.drop_child(self.unit.id)
+                coordination.drop_child(self.unit.id)
             else:
-                self.svc.coordination.unschedule(self.unit.id)
+                coordination.unschedule(self.unit.id)
+        if verdict in (Gate.QUIT, Gate.HALTED):
             log.info(
-                "unit %s quits: its source is gone, stopping, halted or no longer collects it", self.unit
+                "unit %s quits: its source is gone or stopping, or its collection halted or dropped",
+                self.unit,
             )
         return verdict is Gate.GO
 
@@ -168,49 +115,18 @@ class Work:
         event = health.gap(
             found.what,
             found.reason,
-            identity(svc, source),
+            failing.identity(svc, source),
             svc.clock.now(),
-            event_id(),
+            failing.event_id(),
             open_events=svc.health.open_events_of(source.id),
         )
         svc.health.open(event)
         log.warning("unit %s: gap: %s (%s)", self.unit, found.what, found.reason)
 
     def failed(self, source: StoredSource, error: SourceError) -> None:
-        """An error of this unit, handled as the contract's table says."""
-        svc = self.svc
-        streak = svc.streaks.get(source.id, self.unit.id)
-        outcome = on_failure(error, streak, self.now, random.random(), svc.policy, self.unit.collection)
-        if error.counts_as_failure:
-            svc.counters.add(counters.ERRORS, {**self.labels, "type": error.error_type.value})
-        log.warning("unit %s: %s -> %s", self.unit, error, outcome.reason)
-        if outcome.retry_at is not None:
-            svc.streaks.put(source.id, self.unit.id, outcome.streak)
-            svc.coordination.schedule(self.unit.id, outcome.retry_at)
-        else:
-            svc.coordination.halt(source.id, source.status.generation)
-            svc.coordination.unschedule(self.unit.id)
-        show_failure(svc, source, error, outcome)
+        """An error of this unit, handled as the contract's table says (`tasks.failures.failed`)."""
+        failing.failed(self.svc, source, self.unit, error)
 
     def delivered(self, source: StoredSource) -> None:
-        """After a committed page: the first moves the source to Collecting; the last failing unit's
-        success recovers it from Error and resolves its events."""
-        svc = self.svc
-        failing = svc.streaks.clear(source.id, self.unit.id)
-        current = svc.sources.get_optional(source.id) or source
-        outcome = after_commit(current.status.state, failing)
-        if not outcome.to_collecting:
-            return
-        reason = "first page delivered" if not outcome.resolve else "collection recovered"
-        try:
-            svc.sources.transition(
-                source.id,
-                State.COLLECTING,
-                svc.clock.now(),
-                reason,
-                expect_generation=current.status.generation,
-            )
-        except Refusal:
-            return
-        if outcome.resolve:
-            resolve(svc, current)
+        """After a committed page: the state moves as `tasks.failures.delivered` says."""
+        failing.delivered(self.svc, source, self.unit)

@@ -27,7 +27,8 @@ from core.store import counters
 from core.store.coordination import Lease
 from core.store.sources import StoredSource
 from tasks.chains import FORWARD, start_chain, start_chains
-from tasks.effects import Work, collector_name
+from tasks.effects import Work
+from tasks.failures import collector_name
 from worker.wiring import services
 
 log = logging.getLogger(__name__)

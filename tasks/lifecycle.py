@@ -5,6 +5,10 @@ state change is a compare-and-set through the pure transition table, so a start 
 generation (the source was updated or restarted since) or of a source being deleted quietly
 stops. A ThirdPartyConfig error halts the source in `Error` until an update or a restart; other
 errors are retried within the 90-minute window of `core.lifecycle.retry`.
+
+A start asks Mimecast for a token only when the credential's cached token (shared with collection,
+`core.mimecast.auth.TokenFlow`) is missing or near its expiry: the cache is keyed by the client id
+and secret, so a changed secret or client id always asks again.
 """
 
 from __future__ import annotations
@@ -16,14 +20,16 @@ from dataclasses import dataclass
 from celery import Task, shared_task
 
 from core.errors import Refusal, SourceError
-from core.lifecycle.failures import on_failure
+from core.lifecycle.failures import EVERY_COLLECTION, on_failure
+from core.lifecycle.failures import START as START_PATH
 from core.lifecycle.retry import FailureStreak
 from core.lifecycle.states import State, StateError
+from core.mimecast.auth import TokenFlow
 from core.models import Credentials, SourceConfig
 from core.store import keys
 from core.store.outcomes import Busy
 from core.store.sources import StoredSource
-from tasks.effects import resolve, show_failure
+from tasks.failures import resolve, show_failure
 from worker.wiring import Services, services
 
 log = logging.getLogger(__name__)
@@ -31,6 +37,7 @@ log = logging.getLogger(__name__)
 START = "tasks.lifecycle.start_source"
 DELETE_SOURCE = "tasks.lifecycle.delete_source"
 DELETE_COLLECTOR = "tasks.lifecycle.delete_collector"
+REUSED = ": their cached token is still valid"
 # Removal polls for in-flight work to end, backing off to this many seconds between looks.
 POLL_CAP_SECONDS = 5.0
 
@@ -92,10 +99,11 @@ class Start:
         if state is not State.INITIALIZED:
             return None  # another start of this generation is ahead of this one
         credentials = Credentials(source.config.client_id, self.svc.sources.secret(self.source_id))
-        token = self.svc.mimecast.request_token(credentials)
-        left = token.expires_at - self.svc.clock.now().timestamp()
-        self.svc.tokens.put(credentials.key, token, max(left, 1.0))
-        self._move(State.AUTHENTICATED, "Mimecast accepted the credentials")
+        svc = self.svc
+        cached = svc.tokens.get(credentials.key)
+        TokenFlow(svc.tokens, svc.mimecast.request_token, svc.clock).token(credentials)
+        reused = cached is not None and cached == svc.tokens.get(credentials.key)
+        self._move(State.AUTHENTICATED, f"Mimecast accepted the credentials{REUSED if reused else ''}")
         resolve(self.svc, source)
         hand_off_to_collection(self.svc, source)
         return None
@@ -125,9 +133,11 @@ class Start:
         now = self.svc.clock.now().timestamp()
         current = self.svc.sources.get_optional(self.source_id) or source
         streak = FailureStreak(current.status.first_failure, current.status.failures)
-        outcome = on_failure(error, streak, now, random.random(), self.svc.policy, "start")
+        outcome = on_failure(error, streak, now, random.random(), self.svc.policy, START_PATH)
         log.info("start of source %s: %s -> %s", self.source_id, error, outcome.reason)
-        show_failure(self.svc, current, error, outcome)
+        if outcome.stops:
+            self.svc.coordination.halt(self.source_id, self.generation, EVERY_COLLECTION)
+        show_failure(self.svc, current, error, outcome, START_PATH)
         return None if outcome.retry_at is None else max(outcome.retry_at - now, 0.5)
 
 

@@ -13,7 +13,8 @@ from core.mimecast.streams import SIEM_STREAMING, StreamSpec
 from core.models import Cursor, cursor_text
 from core.store.coordination import Lease
 from core.store.sources import StoredSource
-from tasks.effects import Work, event_id, identity
+from tasks.effects import Work
+from tasks.failures import event_id, identity
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)

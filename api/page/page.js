@@ -216,7 +216,8 @@ function healthOf(source, events) {
   if (state.state === "Error") {
     const error = state.error || {};
     const code = error.code ? ` ${error.code}` : "";
-    return { level: "error", issue: `${error.type || "Error"}${code}: ${error.message || "unknown error"}`, since: state.since };
+    const where = error.collection ? ` in ${collectionLabel(error.collection)}` : "";
+    return { level: "error", issue: `${error.type || "Error"}${code}${where}: ${error.message || "unknown error"}`, since: state.since };
   }
   return { level: "healthy", issue: null, since: state.since };
 }
@@ -498,7 +499,15 @@ function siemReading(siem) {
 
 function progressTable(progress) {
   const rows = progress.progress.map((item) => {
-    const name = h("th", { scope: "row" }, collectionLabel(item.collection));
+    const error = item.error;
+    const name = h(
+      "th",
+      { scope: "row" },
+      collectionLabel(item.collection),
+      error
+        ? h("div", { class: "error-text" }, `${error.stopped ? "stopped" : "retrying"}: ${error.type}${error.code ? " " + error.code : ""}: ${error.message}`)
+        : null,
+    );
     if (!item.collected) {
       return h("tr", {}, name, h("td", { colspan: 4, class: "muted" }, "not collected yet"), h("td", { class: "num" }, count(item.recordsForwarded)));
     }
@@ -543,7 +552,7 @@ function historyTable(history) {
       {},
       h("td", {}, when(entry.time)),
       h("td", {}, entry.state),
-      h("td", {}, entry.reason, entry.error ? h("div", { class: "error-text" }, `${entry.error.type}${entry.error.code ? " " + entry.error.code : ""}: ${entry.error.message}`) : null),
+      h("td", {}, entry.reason, entry.error ? h("div", { class: "error-text" }, `${entry.error.type}${entry.error.code ? " " + entry.error.code : ""}${entry.error.collection ? " in " + collectionLabel(entry.error.collection) : ""}: ${entry.error.message}`) : null),
     ),
   );
   return table("State history", ["Time", "State", "Reason"], rows, "No recorded transitions.");

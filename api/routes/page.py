@@ -26,6 +26,7 @@ from api.routes import progress
 from api.security import authenticated
 from core.store.coordination import Coordination
 from core.store.counters import Counters
+from core.store.streaks import Streaks
 
 PAGE_DIR = Path(__file__).resolve().parent.parent / "page"
 # name -> media type: the only files served, so no path ever reaches the file system from a request.
@@ -112,7 +113,7 @@ class CrossSiteGuard:
 def install(app: FastAPI, protected: APIRouter, client: redis.Redis) -> None:
     """Add the page (`/`, `/page/...`) to the app, the progress route to `protected` (`/api/v1`),
     and the guard against cross-site changes."""
-    app.state.progress = progress.ProgressStores(Coordination(client), Counters(client))
+    app.state.progress = progress.ProgressStores(Coordination(client), Counters(client), Streaks(client))
     protected.include_router(progress.router)
     app.include_router(router)
     app.add_middleware(CrossSiteGuard)

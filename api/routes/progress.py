@@ -17,12 +17,14 @@ from fastapi import APIRouter, Query, Request
 
 from api.context import Ctx
 from core.engine import siem_mode
+from core.lifecycle.failures import Failing, by_collection
 from core.mimecast.streams import Collection
 from core.models import BatchCursor, SiemMode, cursor_from_json
 from core.store import keys
 from core.store.coordination import Checkpoint, Coordination
 from core.store.counters import PAGES_FETCHED, RECORDS_FORWARDED, Counters, Labels
 from core.store.history import MINUTES, Series, lag_of
+from core.store.streaks import Streaks
 
 router = APIRouter(tags=["sources"])
 Minutes = Annotated[int, Query(ge=1, le=MINUTES, description="How many minutes back, up to 1440 (24 h).")]
@@ -35,6 +37,7 @@ class ProgressStores:
 
     streams: Coordination
     counters: Counters
+    streaks: Streaks
 
 
 def _iso(moment: datetime) -> str:
@@ -48,12 +51,15 @@ def stream_progress(
     pages: int,
     now: datetime,
     siem: SiemMode | None = None,
+    failing: Failing | None = None,
 ) -> dict[str, Any]:
     """One collection's progress. Pure. `collected` is false before the first committed page.
 
     `lagBasis` says what `lagSeconds` counts from: `records` (the checkpoint time) or `commit`
     (the last commit, for a cursor without a time). SIEM (`siem`, its mode) also says its reading:
-    `batch` or `streaming`, a handover under way, a fallback to batch files.
+    `batch` or `streaming`, a handover under way, a fallback to batch files. `error` is the
+    collection's own error while it is in error (`stopped`: it quit until an update or a restart),
+    else null.
     """
     shown: dict[str, Any] = {
         "collection": collection,
@@ -65,6 +71,7 @@ def stream_progress(
         "caughtUp": None,
         "recordsForwarded": forwarded,
         "pagesFetched": pages,
+        "error": {**failing.error.to_json(), "stopped": failing.stopped} if failing is not None else None,
     }
     if checkpoint.committed_at is not None:
         shown["committedAt"] = _iso(datetime.fromtimestamp(checkpoint.committed_at, UTC))
@@ -106,6 +113,7 @@ def source_progress(context: Ctx, request: Request, collector_id: str, source_id
     forwarded = _of_source(stores.counters.read(RECORDS_FORWARDED), source_id)
     pages = _of_source(stores.counters.read(PAGES_FETCHED), source_id)
     now = context.clock.now()
+    failing = by_collection(stores.streaks.failing(source_id))
     return {
         "now": _iso(now),
         "progress": [
@@ -116,6 +124,7 @@ def source_progress(context: Ctx, request: Request, collector_id: str, source_id
                 pages.get(name, 0),
                 now,
                 source.config.siem_mode if name == Collection.SIEM else None,
+                failing.get(name),
             )
             for name in source.config.data_collection
         ],

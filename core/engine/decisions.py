@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from core.engine.units import Unit
-from core.errors import ErrorType
+from core.lifecycle.failures import halted
 from core.lifecycle.states import SourceStatus, State
 from core.mimecast.pacing import Paced
 from core.models import BatchCursor, Page, Record, WindowCursor
@@ -28,6 +28,8 @@ class Gate(StrEnum):
     GO = "go"  # collect
     WAIT = "wait"  # a start is walking the source; its hand-off schedules the stream again
     QUIT = "quit"  # the stream has no business running: take it out of the due set
+    HALTED = "halted"  # its collection is halted until an update or a restart: out of the due set,
+    # and a child gives its slot back to the other collections' children
 
 
 _COLLECTING = frozenset({State.AUTHENTICATED, State.COLLECTING, State.ERROR})
@@ -38,27 +40,23 @@ def gate(
     status: SourceStatus | None,
     collections: Sequence[str],
     collection: str,
-    halted_generation: int | None,
+    halts: Mapping[str, int],
 ) -> Gate:
     """Whether a stream of this source may call Mimecast now.
 
-    A source that is gone or `Stopping`, a collection no longer configured, and a source halted in
-    its current generation (a configuration error, or the retry window ran out) quit; a restart or
-    an update starts a new generation, whose hand-off schedules the streams again.
+    A source that is gone or `Stopping` and a collection no longer configured quit; a collection
+    halted in the source's current generation (its own configuration error or retry window, or a
+    halt of every collection: refused credentials, a start that stopped) is halted, while the
+    others go on; a restart or an update starts a new generation, whose hand-off schedules the
+    streams again.
     """
     if status is None or status.state is State.STOPPING or collection not in collections:
         return Gate.QUIT
     if status.state in _STARTING:
         return Gate.WAIT
-    if halted_generation is not None and halted_generation >= status.generation:
-        return Gate.QUIT
-    if status.state is State.ERROR and status.error is not None and not _retried(status):
-        return Gate.QUIT  # a configuration error (at start, too): no Mimecast call until an update
+    if halted(halts, collection, status.generation):
+        return Gate.HALTED
     return Gate.GO if status.state in _COLLECTING else Gate.QUIT
-
-
-def _retried(status: SourceStatus) -> bool:
-    return status.error is None or status.error.type is not ErrorType.THIRD_PARTY_CONFIG
 
 
 def batch_id(unit: Unit, start: str, record_ids: Iterable[str]) -> str:

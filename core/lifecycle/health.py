@@ -30,6 +30,12 @@ class Severity(StrEnum):
     WARNING = "Warning"
 
 
+# The public schema knows two severities, `Error` ("unable to collect data as expected") and
+# `Warning` ("a configuration issue or a degraded state"); a recovery is neither an error nor the
+# problem it ends, so it always carries the lesser one. `status: Healthy` tells it apart.
+RECOVERY_SEVERITY = Severity.WARNING
+
+
 class Status(StrEnum):
     HEALTHY = "Healthy"
     UNHEALTHY = "UnHealthy"
@@ -107,8 +113,10 @@ def event_name(error_type: ErrorType) -> str:
 
 
 def describe(error: StateError) -> str:
-    """The description an operator reads: upstream status and the safe summary, never a secret."""
-    return f"{error.code}: {error.message}" if error.code is not None else error.message
+    """The description an operator reads: the collection that failed (none: the source's start),
+    upstream status and the safe summary, never a secret."""
+    text = f"{error.code}: {error.message}" if error.code is not None else error.message
+    return f"{error.collection}: {text}" if error.collection is not None else text
 
 
 def problem(
@@ -123,7 +131,9 @@ def problem(
     """The open event for `error`: a new one, or the already open one of that name refreshed.
 
     Configuration errors and errors past their retry window (`final`) are `Error`; a generic
-    error still being retried is a `Warning`.
+    error still being retried is a `Warning`. A retry never lowers an open `Error` event: while one
+    collection has stopped, another collection's retries of the same error type leave its event
+    (severity and description) as it is.
     """
     name = event_name(error.type)
     severity = Severity.ERROR if final or error.type is ErrorType.THIRD_PARTY_CONFIG else Severity.WARNING
@@ -139,7 +149,11 @@ def problem(
         resource=resource,
     )
     already = open_events.get(name)
-    return replace(fresh, event_id=already.event_id) if already is not None else fresh
+    if already is None:
+        return fresh
+    if already.severity is Severity.ERROR and severity is Severity.WARNING:
+        return already
+    return replace(fresh, event_id=already.event_id)
 
 
 def recovery(
@@ -147,18 +161,18 @@ def recovery(
 ) -> HealthEvent | None:
     """The Healthy event that resolves every open event of the resource, or None if none is open.
 
-    It carries the highest severity among those it resolves, so a reader can tell what ended.
+    Its severity is its own, `RECOVERY_SEVERITY`, whatever it resolves: an alert keyed on `Error`
+    does not fire on a recovery. Its description names what ended.
     """
     if not open_events:
         return None
     resolved = sorted(open_events.values(), key=lambda event: event.time)
-    severity = Severity.ERROR if any(e.severity is Severity.ERROR for e in resolved) else Severity.WARNING
     names = ", ".join(event.event_name for event in resolved)
     return HealthEvent(
         event_id=new_id,
         event_name=HEALTHY_EVENT,
         status=Status.HEALTHY,
-        severity=severity,
+        severity=RECOVERY_SEVERITY,
         time=now,
         tracker_id=HEALTHY_EVENT,
         title="Source healthy",

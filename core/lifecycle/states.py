@@ -56,26 +56,33 @@ class IllegalTransition(Refusal):
 
 @dataclass(frozen=True)
 class StateError:
-    """The error attached to a source in `Error`: its type, upstream status and a safe message."""
+    """The error attached to a source in `Error`: its type, upstream status, a safe message, and
+    the collection that met it (None: the source as a whole, at its start)."""
 
     type: ErrorType
     message: str
     code: int | None = None
+    collection: str | None = None
 
     @classmethod
-    def of(cls, error: SourceError) -> StateError:
-        return cls(type=error.error_type, message=error.summary, code=error.status)
+    def of(cls, error: SourceError, collection: str | None = None) -> StateError:
+        return cls(type=error.error_type, message=error.summary, code=error.status, collection=collection)
 
     def to_json(self) -> dict[str, object]:
-        return {"type": self.type.value, "code": self.code, "message": self.message}
+        shown: dict[str, object] = {"type": self.type.value, "code": self.code, "message": self.message}
+        if self.collection is not None:
+            shown["collection"] = self.collection
+        return shown
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> StateError:
         code = data.get("code")
+        collection = data.get("collection")
         return cls(
             type=ErrorType(str(data["type"])),
             message=str(data.get("message", "")),
             code=int(code) if isinstance(code, int) else None,
+            collection=str(collection) if collection is not None else None,
         )
 
 

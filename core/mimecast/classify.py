@@ -11,10 +11,11 @@ pre-signed batch-file URL):
 | 2xx whose `fail` says only "no results"       | none (no records)              |
 | 2xx with a non-empty `fail`                   | as the fail codes say (below)  |
 | 2xx token answer without `access_token`       | ThirdPartyGeneric              |
-| 400 / 401 / 403, token endpoint               | ThirdPartyConfig (credentials) |
+| 400 / 401 / 403, token endpoint               | CredentialsRejected            |
 | 403 / 404, file                               | FileGone                       |
 | 401 with a token code, or with no code at all | TokenRejected                  |
-| 401 (other codes), 403, 418                   | ThirdPartyConfig               |
+| 401 (other codes)                             | CredentialsRejected            |
+| 403, 418                                      | ThirdPartyConfig               |
 | 404, API                                      | ThirdPartyConfig (gateway)     |
 | anything else                                 | ThirdPartyGeneric              |
 
@@ -33,6 +34,7 @@ from typing import Any
 import orjson
 
 from core.errors import (
+    CredentialsRejected,
     FileGone,
     RateLimited,
     SourceError,
@@ -242,13 +244,13 @@ def _error(
     if kind is CallKind.OAUTH and status in (400, 401, 403):
         if not pairs:  # a bare refusal (gravwell's mock answers 400 with no body): say what it means
             summary = f"the token endpoint refused the client id and secret: {summary}"
-        return ThirdPartyConfigError(summary, status=status, code=code)
+        return CredentialsRejected(summary, status=status, code=code)
     if kind is CallKind.FILE and status in (403, 404):
         return FileGone(summary, status=status, code=code)
     if status == 401:
         if code is None or _normal(code) in TOKEN_CODES:
             return TokenRejected(summary, status=status, code=code)
-        return ThirdPartyConfigError(summary, status=status, code=code)
+        return CredentialsRejected(summary, status=status, code=code)
     if status in (403, 418):
         return ThirdPartyConfigError(summary, status=status, code=code)
     if status == 404 and kind is CallKind.API:

@@ -12,7 +12,7 @@ only by the scripts of this module:
 | epoch (counter, +1 on every grant) | a worker whose lease lapsed committing after a newer holder read | every commit script compares it | `StaleCommit`: nothing is committed, the newer holder's page stands |
 | checkpoint version (in the checkpoint hash) | a commit from a page fetched before another commit (or a reset) moved the cursor | every commit script compares it | `StaleCommit`, as above |
 | children pending / running (ZSET, SET per source) | one source taking every worker; a child started twice; a child lost in a crash | `adopt` records children and moves the parent's cursor in one script; `pump` admits children only while running < bound; `finish` frees a slot and admits the next in one script | nothing to lose: a child is in pending, or in running and the due set, at every moment |
-| halt (generation of the source) | a stream calling Mimecast after its source was halted, until an update or restart | the gate in fetch and forward reads it | the unit leaves the due set (its child slots stay, resumed by the next hand-off) |
+| halts (generation per collection, or `*` for every collection) | a collection calling Mimecast after it was halted (its own configuration error or retry window; refused credentials halt every collection), until an update or restart | the gate in fetch and forward reads them | the unit leaves the due set; a child is parked (its slot goes to the next child, of a collection still collecting) until the next hand-off puts it back in line |
 | in-flight claims (ZSET per source, score = lapse time) | a source removed while a task still writes for it | `begin_work` refuses once the source is Stopping; removal (`SourceStore.remove`) waits for none unexpired | the task does nothing; removal retries later |
 
 Every failure of Redis itself surfaces as `FirstPartyGenericError` (retried like any first-party
@@ -30,6 +30,7 @@ from typing import Any
 import redis
 
 from core.errors import FirstPartyGenericError
+from core.lifecycle.failures import EVERY_COLLECTION
 from core.store import keys
 from core.store.coordination_scripts import (
     ACQUIRE,
@@ -39,9 +40,11 @@ from core.store.coordination_scripts import (
     COMMIT,
     FINISH,
     HANDOFF,
+    PARK,
     PUMP,
     RELEASE,
     RENEW,
+    UNPARK,
 )
 from core.store.outcomes import StoreRefusal
 
@@ -109,6 +112,8 @@ class Coordination:
         self._finish: Callable[..., Any] = script(FINISH)
         self._pump: Callable[..., Any] = script(PUMP)
         self._begin: Callable[..., Any] = script(BEGIN_WORK)
+        self._park: Callable[..., Any] = script(PARK)
+        self._unpark: Callable[..., Any] = script(UNPARK)
 
     # The due set.
     def schedule(self, unit: str, at: float) -> None:
@@ -256,9 +261,29 @@ class Coordination:
             )
         return [_text(item) for item in found]
 
+    def park(self, unit: str, now: float, bound: int) -> list[str]:
+        """A child of a halted collection gives its slot back and waits, parked, for the next
+        hand-off; the children admitted in its place, due at `now` (dispatch starts them)."""
+        source_id = _source_of(unit)
+        with redis_failures("child park"):
+            found = self._park(
+                keys=[
+                    keys.source_children_pending(source_id),
+                    keys.source_children_running(source_id),
+                    keys.due_streams(),
+                    keys.source_children_parked(source_id),
+                ],
+                args=[unit, int(now * 1000), bound, now],
+            )
+        return [_text(item) for item in found]
+
     def resume_children(self, source_id: str, now: float) -> list[str]:
-        """Every child holding a slot is due again now (after a halt, a restart or an update)."""
+        """Every parked child is back in line, and every child holding a slot is due again now
+        (after a halt, a restart or an update); the latter."""
         with redis_failures("children resume"):
+            self._unpark(
+                keys=[keys.source_children_pending(source_id), keys.source_children_parked(source_id)]
+            )
             running = [_text(item) for item in self._redis.smembers(keys.source_children_running(source_id))]
             if running:
                 self._redis.zadd(keys.due_streams(), dict.fromkeys(running, now))
@@ -271,6 +296,7 @@ class Coordination:
             pipe = self._redis.pipeline(transaction=True)
             pipe.zrem(keys.source_children_pending(source_id), unit)
             pipe.srem(keys.source_children_running(source_id), unit)
+            pipe.zrem(keys.source_children_parked(source_id), unit)
             pipe.zrem(keys.due_streams(), unit)
             pipe.delete(keys.checkpoint(unit))
             pipe.incr(keys.epoch(unit))
@@ -297,13 +323,20 @@ class Coordination:
             running: Any = self._redis.smembers(keys.source_children_running(source_id))
         return [_text(item) for item in pending], [_text(item) for item in running]
 
+    def parked(self, source_id: str) -> list[str]:
+        """The source's children parked while their collection is halted, in their order."""
+        with redis_failures("children read"):
+            found: list[Any] = self._redis.zrange(keys.source_children_parked(source_id), 0, -1)
+        return [_text(item) for item in found]
+
     def reset(self, stream: str, cursor: str | None) -> None:
         """Replace a stream's checkpoint outright (a backfill) and drop its children; every epoch
         moves on, so work in flight on the stream or its children can no longer commit."""
         source_id = _source_of(stream)
         pending, running = self._children_of(source_id)
+        parked = self.parked(source_id)
         with redis_failures("checkpoint reset"):
-            doomed = [unit for unit in pending + running if unit.startswith(f"{stream}@")]
+            doomed = [unit for unit in pending + running + parked if unit.startswith(f"{stream}@")]
             pipe = self._redis.pipeline(transaction=True)
             pipe.incr(keys.epoch(stream))
             if cursor is None:
@@ -313,25 +346,28 @@ class Coordination:
                 pipe.hincrby(keys.checkpoint(stream), "version", 1)
             for unit in doomed:
                 pipe.zrem(keys.source_children_pending(source_id), unit)
+                pipe.zrem(keys.source_children_parked(source_id), unit)
                 pipe.srem(keys.source_children_running(source_id), unit)
                 pipe.zrem(keys.due_streams(), unit)
                 pipe.delete(keys.checkpoint(unit))
                 pipe.incr(keys.epoch(unit))
             pipe.execute()
 
-    # Halts: a generation in which no unit of the source may call Mimecast.
-    def halt(self, source_id: str, generation: int) -> None:
+    # Halts: the generation in which a collection (or every collection: `*`) may not call Mimecast.
+    def halt(self, source_id: str, generation: int, collection: str = EVERY_COLLECTION) -> None:
         with redis_failures("halt"):
-            self._redis.set(keys.source_halted(source_id), generation)
+            self._redis.hset(keys.source_halts(source_id), collection, generation)
 
-    def halted(self, source_id: str) -> int | None:
+    def halts(self, source_id: str) -> dict[str, int]:
+        """Collection (or `*`) -> the generation it halted in; see `core.lifecycle.failures.halted`."""
         with redis_failures("halt read"):
-            value = self._redis.get(keys.source_halted(source_id))
-        return int(_text(value)) if value is not None else None
+            found = self._redis.hgetall(keys.source_halts(source_id))
+        return {_text(name): int(_text(generation)) for name, generation in found.items()}
 
     def clear_halt(self, source_id: str) -> None:
+        """An update or a restart lifts every halt of the source."""
         with redis_failures("halt reset"):
-            self._redis.delete(keys.source_halted(source_id))
+            self._redis.delete(keys.source_halts(source_id))
 
     # In-flight claims: fetch and forward hold one while they work on a source; removal waits.
     def begin_work(self, source_id: str, holder: str, now_ms: int, ttl_ms: int) -> bool:

@@ -114,6 +114,26 @@ PUMP = (
 return pump(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[2]), ARGV[1])
 """
 )
+# KEYS: pending, running, due, parked. ARGV: child id, order, bound, admitted due at.
+PARK = (
+    PUMP_BODY
+    + """
+redis.call('SREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZADD', KEYS[4], 'NX', ARGV[2], ARGV[1])
+return pump(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[3]), ARGV[4])
+"""
+)
+# KEYS: pending, parked. Every parked child back in line, in its order.
+UNPARK = """
+local parked = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+for i = 1, #parked, 2 do
+    redis.call('ZADD', KEYS[1], 'NX', parked[i + 1], parked[i])
+end
+redis.call('DEL', KEYS[2])
+return #parked / 2
+"""
 # KEYS: source, in-flight. ARGV: holder, lapses at (ms). Refused when the source is Stopping or gone.
 BEGIN_WORK = """
 if redis.call('EXISTS', KEYS[1]) == 0 then

@@ -163,13 +163,21 @@ def source_children_running(source_id: str) -> str:
     return f"{PREFIX}:source:{source_id}:children-running"
 
 
-def source_halted(source_id: str) -> str:
-    """The generation in which the source's collection halted (config error, retry window ran out)."""
-    return f"{PREFIX}:source:{source_id}:halted"
+def source_children_parked(source_id: str) -> str:
+    """Sorted set of the source's child units whose collection is halted: they hold no slot until
+    an update or a restart puts them back in line (scored by the order they were recorded in)."""
+    return f"{PREFIX}:source:{source_id}:children-parked"
+
+
+def source_halts(source_id: str) -> str:
+    """Hash of collection (or `*`: every collection) -> the generation in which it halted (a
+    configuration error, its retry window ran out, refused credentials)."""
+    return f"{PREFIX}:source:{source_id}:halts"
 
 
 def source_failures(source_id: str) -> str:
-    """Hash of stream -> its failure streak as JSON (first failure, attempts); gone on success."""
+    """Hash of unit -> its failure streak as JSON (first failure, attempts, and what the source shows
+    of it: the collection's error, whether it stopped); gone when the unit delivers again."""
     return f"{PREFIX}:source:{source_id}:failures"
 
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from core.lifecycle.failures import EVERY_COLLECTION
 from core.store.coordination import Checkpoint, Children, Lease, StaleCommit
 
 _tokens = itertools.count(1)
@@ -32,7 +33,8 @@ class _Checkpoint:
 class _Source:
     pending: dict[str, float] = field(default_factory=dict)
     running: set[str] = field(default_factory=set)
-    halted: int | None = None
+    parked: dict[str, float] = field(default_factory=dict)
+    halts: dict[str, int] = field(default_factory=dict)
     in_flight: dict[str, int] = field(default_factory=dict)
     stopping: bool = False
 
@@ -193,9 +195,26 @@ class MemoryCoordination:
         with self._lock:
             return self._pump(self.sources.setdefault(source_id, _Source()), now, bound)
 
+    def park(self, unit: str, now: float, bound: int) -> list[str]:
+        with self._lock:
+            source = self._source(unit)
+            source.running.discard(unit)
+            source.pending.pop(unit, None)
+            self.due.pop(unit, None)
+            source.parked.setdefault(unit, int(now * 1000))
+            return self._pump(source, now, bound)
+
+    def parked(self, source_id: str) -> list[str]:
+        parked = self.sources.setdefault(source_id, _Source()).parked
+        return sorted(parked, key=lambda name: (parked[name], name))
+
     def resume_children(self, source_id: str, now: float) -> list[str]:
         with self._lock:
-            running = sorted(self.sources.setdefault(source_id, _Source()).running)
+            source = self.sources.setdefault(source_id, _Source())
+            for unit, order in source.parked.items():
+                source.pending.setdefault(unit, order)
+            source.parked.clear()
+            running = sorted(source.running)
             for unit in running:
                 self.due[unit] = now
             return running
@@ -205,6 +224,7 @@ class MemoryCoordination:
             source = self._source(unit)
             source.pending.pop(unit, None)
             source.running.discard(unit)
+            source.parked.pop(unit, None)
             self.due.pop(unit, None)
             self.checkpoints.pop(unit, None)
             self.epochs[unit] = self.epochs.get(unit, 0) + 1
@@ -224,22 +244,24 @@ class MemoryCoordination:
                 found = self.checkpoints.get(stream)
                 self.checkpoints[stream] = _Checkpoint(cursor, (found.version if found else 0) + 1)
             source = self._source(stream)
-            for unit in [u for u in [*source.pending, *source.running] if u.startswith(f"{stream}@")]:
+            doomed = [*source.pending, *source.running, *source.parked]
+            for unit in [u for u in doomed if u.startswith(f"{stream}@")]:
                 source.pending.pop(unit, None)
                 source.running.discard(unit)
+                source.parked.pop(unit, None)
                 self.due.pop(unit, None)
                 self.checkpoints.pop(unit, None)
                 self.epochs[unit] = self.epochs.get(unit, 0) + 1
 
     # Halts and in-flight claims.
-    def halt(self, source_id: str, generation: int) -> None:
-        self.sources.setdefault(source_id, _Source()).halted = generation
+    def halt(self, source_id: str, generation: int, collection: str = EVERY_COLLECTION) -> None:
+        self.sources.setdefault(source_id, _Source()).halts[collection] = generation
 
-    def halted(self, source_id: str) -> int | None:
-        return self.sources.setdefault(source_id, _Source()).halted
+    def halts(self, source_id: str) -> dict[str, int]:
+        return dict(self.sources.setdefault(source_id, _Source()).halts)
 
     def clear_halt(self, source_id: str) -> None:
-        self.sources.setdefault(source_id, _Source()).halted = None
+        self.sources.setdefault(source_id, _Source()).halts.clear()
 
     def begin_work(self, source_id: str, holder: str, now_ms: int, ttl_ms: int) -> bool:
         source = self.sources.setdefault(source_id, _Source())

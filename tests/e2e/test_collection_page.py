@@ -321,7 +321,7 @@ def test_editing_a_source_keeps_its_secret_when_left_empty(
     assert shown["config"]["category"] == "mail/edited"
     assert shown["config"]["collectFrom"] == "7d"  # the form has no such input, and keeps it
     assert shown["config"]["siemMode"] == "batch"
-    # The stored secret was kept: Mimecast accepts the credentials again after the update.
+    # The stored secret was kept: the update reuses the credentials' cached token.
     entries = wait_for(
         lambda: (
             (found := api.get(history).json()["history"])[0]["state"] == "Authenticated"
@@ -331,7 +331,7 @@ def test_editing_a_source_keeps_its_secret_when_left_empty(
         timeout=20,
         what="a new start that authenticates",
     )
-    assert entries[0]["reason"] == "Mimecast accepted the credentials"
+    assert entries[0]["reason"] == "Mimecast accepted the credentials: their cached token is still valid"
 
 
 @needs_chromium

@@ -217,28 +217,68 @@ def test_the_product_reference_json_lives_through_create_get_update_restart_and_
     assert api.get(f"/collectors/{collector_id}/sources").json()["sources"] == []
 
 
-def test_a_revoked_credential_stops_the_source_in_error_at_restart_without_retries(
+def test_a_revoked_credential_stops_the_source_in_error_at_start_and_restart_without_retries(
+    stack: Stack, api: httpx.Client
+) -> None:
+    client_id, secret = credential(stack)
+    assert stack.simulator is not None
+    stack.simulator.control.post(f"/_sim/clients/{client_id}/revoke").raise_for_status()
+    collector_id = collector(api)
+    source_id = create(api, collector_id, source_body("revoked", client_id, secret))["id"]
+
+    for restarted in (False, True):
+        failed = reaches(api, collector_id, source_id, "Error")
+        assert failed["error"]["type"] == "ThirdPartyConfig"
+        assert "Client credentials are invalid" in failed["error"]["message"]
+        entries = len(history(api, collector_id, source_id))
+        calls = token_calls(stack)
+        with pytest.raises(TimeoutError):
+            wait_for(
+                lambda calls=calls, entries=entries: (
+                    token_calls(stack) > calls or len(history(api, collector_id, source_id)) > entries
+                ),
+                timeout=1.0,
+            )
+        if not restarted:
+            # No token was ever cached for these credentials: the restart asks Mimecast again.
+            api.post(f"/collectors/{collector_id}/sources/{source_id}/action/restart").raise_for_status()
+            wait_for(lambda calls=calls: token_calls(stack) > calls, what="the restart's token request")
+
+
+def test_a_restart_an_update_and_a_reset_reuse_the_cached_token_and_a_new_secret_asks_for_one(
     stack: Stack, api: httpx.Client
 ) -> None:
     client_id, secret = credential(stack)
     collector_id = collector(api)
-    source_id = create(api, collector_id, source_body("revoked", client_id, secret))["id"]
+    source_id = create(api, collector_id, source_body("reuse", client_id, secret))["id"]
     reaches(api, collector_id, source_id, "Authenticated")
-    assert stack.simulator is not None
-    stack.simulator.control.post(f"/_sim/clients/{client_id}/revoke").raise_for_status()
-
-    api.post(f"/collectors/{collector_id}/sources/{source_id}/action/restart")
-    failed = reaches(api, collector_id, source_id, "Error")
-
-    assert failed["error"]["type"] == "ThirdPartyConfig"
-    assert "Client credentials are invalid" in failed["error"]["message"]
-    entries = len(history(api, collector_id, source_id))
+    assert history(api, collector_id, source_id)[0]["reason"] == "Mimecast accepted the credentials"
     calls = token_calls(stack)
-    with pytest.raises(TimeoutError):
-        wait_for(
-            lambda: token_calls(stack) > calls or len(history(api, collector_id, source_id)) > entries,
-            timeout=1.0,
-        )
+    path = f"/collectors/{collector_id}/sources/{source_id}"
+
+    # Restart, update (the secret kept) and reset each start the source again, on the cached token.
+    starts = [
+        lambda: api.post(f"{path}/action/restart"),
+        lambda: api.put(path, json=source_body("reuse", client_id, None, description="kept secret")),
+        lambda: api.post(f"{path}/action/reset", json={"startTime": "2026-01-01T00:00:00Z"}),
+    ]
+    for start in starts:
+        answer = start()
+        assert answer.status_code in (200, 202), answer.text
+        reaches(api, collector_id, source_id, "Authenticated")
+        latest = history(api, collector_id, source_id)[0]
+        assert latest["reason"] == "Mimecast accepted the credentials: their cached token is still valid"
+    assert token_calls(stack) == calls
+
+    # A new secret is a new credential: its start asks Mimecast for a token, once.
+    rotated = f"secret-{uuid.uuid4().hex}"
+    SECRETS.append(rotated)
+    stack.add_mimecast_client(client_id, rotated)
+    answer = api.put(path, json=source_body("reuse", client_id, rotated))
+    assert answer.status_code == 200, answer.text
+    reaches(api, collector_id, source_id, "Authenticated")
+    assert history(api, collector_id, source_id)[0]["reason"] == "Mimecast accepted the credentials"
+    assert token_calls(stack) == calls + 1
 
 
 def test_delete_waits_for_in_flight_work_then_removes_the_source_its_checkpoints_and_its_secret(

@@ -15,7 +15,13 @@ from typing import Any
 
 import pytest
 
-from core.errors import RateLimited, SourceError, ThirdPartyConfigError, ThirdPartyGenericError
+from core.errors import (
+    CredentialsRejected,
+    RateLimited,
+    SourceError,
+    ThirdPartyConfigError,
+    ThirdPartyGenericError,
+)
 from core.mimecast.streams import AUDIT, DLP, HOLD, SIEM_BATCH, SIEM_STREAMING, StreamSpec
 from core.models import Credentials, Page
 from tests.support.fetching import (
@@ -69,7 +75,9 @@ def test_bad_credentials_are_a_config_error_with_mimecasts_message_asked_once(
     simulator: SimulatorProcess, clocks: Clocks, workers: Workers, credentials: Credentials
 ) -> None:
     error = first_error(workers, DLP, clocks, credentials=credentials)
-    assert type(error) is ThirdPartyConfigError
+    assert type(error) is CredentialsRejected  # a configuration error that halts every collection
+    assert isinstance(error, ThirdPartyConfigError)
+    assert error.source_wide
     assert error.status == 401
     assert "Client credentials are invalid" in str(error)
     assert credentials.client_secret not in str(error)
@@ -81,7 +89,7 @@ def test_a_bare_400_from_the_token_endpoint_is_a_config_error_that_says_so(
 ) -> None:
     simulator.configure(token_error_status=400)
     error = first_error(workers, AUDIT, clocks, credentials=Credentials(CLIENT_ID, "wrong"))
-    assert type(error) is ThirdPartyConfigError
+    assert type(error) is CredentialsRejected
     assert error.status == 400
     assert "refused the client id and secret" in str(error)
 
@@ -99,6 +107,7 @@ def test_a_collection_the_application_may_not_read_is_a_config_error(
     assert drain(workers.fetcher(credentials=credentials), DLP, start_cursor(DLP, clocks))
     error = first_error(workers, spec, clocks, credentials=credentials)
     assert type(error) is ThirdPartyConfigError
+    assert not error.source_wide  # it halts that collection only
     assert error.status == 403
     assert "Forbidden to perform the requested operation" in str(error)
 
@@ -148,7 +157,7 @@ def test_a_token_expiring_mid_window_costs_one_refresh_and_one_retry_of_the_same
         ({"status": 503}, ThirdPartyGenericError),
         ({"kind": "rate_limit", "reset_ms": 20_000}, RateLimited),
         ({"kind": "drop"}, ThirdPartyGenericError),
-        ({"status": 401}, ThirdPartyConfigError),
+        ({"status": 401}, CredentialsRejected),
     ],
     ids=["503", "429", "drop", "401"],
 )

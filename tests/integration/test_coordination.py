@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
+from core.lifecycle.failures import EVERY_COLLECTION
 from core.store.coordination import Children, Coordination, StaleCommit
 from core.store.memory import MemoryCoordination
 from tests.support.redis_server import RedisServer
@@ -221,6 +222,63 @@ def test_after_a_halt_the_next_hand_off_makes_every_running_child_due_again(stor
 
     assert sorted(resumed) == [unit for unit, _ in children_of(2)]
     assert all(store.due_at(unit) == 50.0 for unit in resumed)
+
+
+def test_halts_are_kept_per_collection_and_for_every_collection_until_cleared(store: Store) -> None:
+    assert store.halts("s1") == {}
+    store.halt("s1", 3, "auditEvent")
+    store.halt("s1", 4, "siem")
+    store.halt("s2", 7)  # every collection of another source
+
+    assert store.halts("s1") == {"auditEvent": 3, "siem": 4}
+    assert store.halts("s2") == {EVERY_COLLECTION: 7}
+    store.clear_halt("s1")
+    assert store.halts("s1") == {}
+    assert store.halts("s2") == {EVERY_COLLECTION: 7}
+
+
+def test_a_parked_child_gives_its_slot_to_the_next_and_the_hand_off_puts_it_back_in_line(
+    store: Store,
+) -> None:
+    # Given two SIEM files running (the bound) and one dlp sub-window waiting for a slot
+    siem = store.acquire("s1:siem", ttl_seconds=30)
+    assert siem is not None
+    store.adopt(siem, 0, "a", children_of(2), now=5.0, bound=2)
+    dlp = store.acquire("s1:dlp", ttl_seconds=30)
+    assert dlp is not None
+    store.adopt(dlp, 0, "w", [("s1:dlp@w.1", "window")], now=6.0, bound=2)
+    assert store.children("s1") == Children(pending=1, running=2)
+
+    # when SIEM halts and its first file is parked, the dlp sub-window takes the slot, due at once
+    first, second = (unit for unit, _ in children_of(2))
+    assert store.park(first, now=10.0, bound=2) == ["s1:dlp@w.1"]
+    assert store.due_at("s1:dlp@w.1") == 10.0
+    assert store.due_at(first) is None
+    assert store.children("s1") == Children(pending=0, running=2)
+    assert store.parked("s1") == [first]
+    assert store.park(second, now=11.0, bound=2) == []  # nothing else waits
+    assert store.parked("s1") == [first, second]
+
+    # then the next hand-off (an update or a restart) puts the parked files back in line, in order
+    store.resume_children("s1", now=50.0)
+    assert store.parked("s1") == []
+    assert store.children("s1") == Children(pending=2, running=1)
+    assert store.pump("s1", now=51.0, bound=2) == [first]
+    assert store.checkpoint(first).cursor == "file-0"  # kept: it reads on from where it was
+
+
+def test_a_reset_drops_parked_children_too(store: Store) -> None:
+    siem = store.acquire("s1:siem", ttl_seconds=30)
+    assert siem is not None
+    store.adopt(siem, 0, "a", children_of(1), now=5.0, bound=2)
+    [(child, _)] = children_of(1)
+    store.park(child, now=10.0, bound=2)
+
+    store.reset("s1:siem", "from-the-start")
+
+    assert store.parked("s1") == []
+    store.resume_children("s1", now=50.0)
+    assert store.children("s1") == Children(pending=0, running=0)
 
 
 def test_a_reset_drops_the_streams_children_and_fences_them(store: Store) -> None:

@@ -6,6 +6,9 @@ import json
 from datetime import UTC, datetime
 
 from api.routes.progress import stream_progress
+from core.errors import ErrorType
+from core.lifecycle.failures import Failing, by_collection
+from core.lifecycle.states import StateError
 from core.models import BatchCursor, WindowCursor, cursor_to_json
 from core.store.coordination import Checkpoint
 
@@ -38,6 +41,7 @@ def test_a_windowed_stream_is_as_far_as_its_window_start_and_lags_behind_it() ->
         "caughtUp": None,
         "recordsForwarded": 42,
         "pagesFetched": 3,
+        "error": None,
     }
 
 
@@ -81,3 +85,25 @@ def test_siem_progress_says_what_it_reads_and_other_collections_say_nothing_of_i
         stream_progress("siem", Checkpoint(None, 0, None), 0, 0, NOW, SiemMode.BATCH)["siem"]["reading"]
         is None
     )
+
+
+def test_a_collection_in_error_shows_its_own_error_and_whether_it_stopped() -> None:
+    failed = StateError(ErrorType.THIRD_PARTY_GENERIC, "Service Unavailable", 503, collection="auditEvent")
+    shown = stream_progress(
+        "auditEvent", Checkpoint(None, 0, None), 0, 0, NOW, failing=Failing(failed, True, 1.0)
+    )
+    assert shown["error"] == {
+        "type": "ThirdPartyGeneric",
+        "code": 503,
+        "message": "Service Unavailable",
+        "collection": "auditEvent",
+        "stopped": True,
+    }
+
+
+def test_each_failing_collection_shows_the_failure_of_its_units_that_stopped_else_the_latest() -> None:
+    def one(collection: str, at: float, stopped: bool) -> Failing:
+        return Failing(StateError(ErrorType.THIRD_PARTY_GENERIC, f"at {at}", 503, collection), stopped, at)
+
+    child_stopped, stream_retrying, dlp = one("siem", 1, True), one("siem", 5, False), one("dlp", 3, False)
+    assert by_collection([stream_retrying, dlp, child_stopped]) == {"siem": child_stopped, "dlp": dlp}

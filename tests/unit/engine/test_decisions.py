@@ -39,27 +39,32 @@ def status(state: State, generation: int = 3, error: ErrorType | None = None) ->
 
 
 @pytest.mark.parametrize(
-    ("current", "collection", "halted", "expected"),
+    ("current", "collection", "halts", "expected"),
     [
-        (None, "dlp", None, Gate.QUIT),
-        (status(State.STOPPING), "dlp", None, Gate.QUIT),
-        (status(State.COLLECTING), "auditEvent", None, Gate.QUIT),
-        (status(State.PENDING), "dlp", None, Gate.WAIT),
-        (status(State.STARTED), "dlp", None, Gate.WAIT),
-        (status(State.INITIALIZED), "dlp", None, Gate.WAIT),
-        (status(State.AUTHENTICATED), "dlp", None, Gate.GO),
-        (status(State.COLLECTING), "dlp", None, Gate.GO),
-        (status(State.ERROR, error=ErrorType.THIRD_PARTY_GENERIC), "dlp", None, Gate.GO),
-        (status(State.ERROR, error=ErrorType.FIRST_PARTY_GENERIC), "dlp", None, Gate.GO),
-        (status(State.ERROR, error=ErrorType.THIRD_PARTY_CONFIG), "dlp", None, Gate.QUIT),
-        (status(State.ERROR, error=ErrorType.THIRD_PARTY_GENERIC), "dlp", 3, Gate.QUIT),
-        (status(State.COLLECTING, generation=4), "dlp", 3, Gate.GO),
+        (None, "dlp", {}, Gate.QUIT),
+        (status(State.STOPPING), "dlp", {}, Gate.QUIT),
+        (status(State.COLLECTING), "auditEvent", {}, Gate.QUIT),
+        (status(State.PENDING), "dlp", {}, Gate.WAIT),
+        (status(State.STARTED), "dlp", {}, Gate.WAIT),
+        (status(State.INITIALIZED), "dlp", {}, Gate.WAIT),
+        (status(State.AUTHENTICATED), "dlp", {}, Gate.GO),
+        (status(State.COLLECTING), "dlp", {}, Gate.GO),
+        (status(State.ERROR, error=ErrorType.THIRD_PARTY_GENERIC), "dlp", {}, Gate.GO),
+        (status(State.ERROR, error=ErrorType.FIRST_PARTY_GENERIC), "dlp", {}, Gate.GO),
+        # Another collection's configuration error (a 403 on its endpoint) leaves this one collecting.
+        (status(State.ERROR, error=ErrorType.THIRD_PARTY_CONFIG), "dlp", {"siem": 3}, Gate.GO),
+        (status(State.ERROR, error=ErrorType.THIRD_PARTY_CONFIG), "siem", {"siem": 3}, Gate.HALTED),
+        (status(State.ERROR, error=ErrorType.THIRD_PARTY_GENERIC), "dlp", {"dlp": 3}, Gate.HALTED),
+        # Refused credentials, or a start that stopped: every collection.
+        (status(State.ERROR, error=ErrorType.THIRD_PARTY_CONFIG), "dlp", {"*": 3}, Gate.HALTED),
+        # A halt of an older generation was lifted by the update or restart that began this one.
+        (status(State.COLLECTING, generation=4), "dlp", {"dlp": 3, "*": 3}, Gate.GO),
     ],
 )
-def test_the_gate_lets_a_stream_call_mimecast_only_while_its_source_collects(
-    current: SourceStatus | None, collection: str, halted: int | None, expected: Gate
+def test_the_gate_lets_a_stream_call_mimecast_only_while_its_source_collects_and_its_collection_is_not_halted(
+    current: SourceStatus | None, collection: str, halts: dict[str, int], expected: Gate
 ) -> None:
-    assert gate(current, ALL, collection, halted) is expected
+    assert gate(current, ALL, collection, halts) is expected
 
 
 DLP = Unit("s1", "dlp")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from core.errors import ErrorType
 from core.lifecycle.health import (
     HEALTHY_EVENT,
+    RECOVERY_SEVERITY,
     HealthEvent,
     ResourceIdentity,
     Severity,
@@ -77,6 +80,20 @@ def test_the_same_problem_again_refreshes_the_open_event_instead_of_opening_anot
     assert again.time == T0 + timedelta(minutes=5)
 
 
+def test_a_retry_elsewhere_never_lowers_an_open_error_event_but_a_stop_elsewhere_updates_it() -> None:
+    audit = StateError(ErrorType.THIRD_PARTY_GENERIC, "Service Unavailable", 503, collection="auditEvent")
+    dlp = StateError(ErrorType.THIRD_PARTY_GENERIC, "Bad Gateway", 502, collection="dlp")
+    stopped = problem(audit, SOURCE, T0, "E1", open_events={}, final=True)
+    later = T0 + timedelta(seconds=30)
+
+    retried = problem(dlp, SOURCE, later, "E2", open_events={stopped.event_name: stopped}, final=False)
+    assert retried == stopped  # still Error, still naming the collection that stopped
+
+    also_stopped = problem(dlp, SOURCE, later, "E3", open_events={stopped.event_name: stopped}, final=True)
+    assert (also_stopped.event_id, also_stopped.severity) == ("E1", Severity.ERROR)
+    assert also_stopped.description == "dlp: 502: Bad Gateway"
+
+
 def test_a_different_problem_opens_its_own_event() -> None:
     first = problem(UPSTREAM_DOWN, SOURCE, T0, "E1", open_events={}, final=False)
     other = problem(BAD_CREDENTIALS, SOURCE, T0, "E2", open_events={first.event_name: first}, final=False)
@@ -95,8 +112,26 @@ def test_recovery_resolves_every_open_event_with_one_healthy_event() -> None:
     assert healthy is not None
     assert healthy.event_name == HEALTHY_EVENT
     assert healthy.status is Status.HEALTHY
-    assert healthy.severity is Severity.ERROR
+    assert healthy.severity is Severity.WARNING  # its own, never the Error it resolves
     assert healthy.description == "resolved: ThirdPartyGenericError, ThirdPartyConfigError"
+
+
+@pytest.mark.parametrize("final", [False, True])
+def test_a_recovery_carries_its_own_severity_whatever_it_resolves(final: bool) -> None:
+    for error in (UPSTREAM_DOWN, BAD_CREDENTIALS):
+        opened = problem(error, SOURCE, T0, "E1", open_events={}, final=final)
+        healthy = recovery({opened.event_name: opened}, SOURCE, T0, "H1")
+        assert healthy is not None
+        assert healthy.severity is RECOVERY_SEVERITY is Severity.WARNING
+        assert healthy.to_json()["severityLevel"] == "Warning"
+
+
+def test_a_problem_event_names_the_collection_that_failed() -> None:
+    failed = StateError(ErrorType.THIRD_PARTY_GENERIC, "Service Unavailable", 503, collection="auditEvent")
+    event = problem(failed, SOURCE, T0, "E1", open_events={}, final=False)
+    assert event.description == "auditEvent: 503: Service Unavailable"
+    at_start = problem(UPSTREAM_DOWN, SOURCE, T0, "E2", open_events={}, final=False)
+    assert at_start.description == "503: 503 Service Unavailable"  # a start's failure: no collection
 
 
 def test_events_round_trip_through_json() -> None:

@@ -131,3 +131,15 @@ def test_the_api_shows_state_since_and_the_error_with_type_code_and_message() ->
         "error": {"type": "ThirdPartyConfig", "code": 401, "message": "Client credentials are invalid"},
     }
     assert public_state(at(State.PENDING)) == {"state": "Pending", "since": "2024-06-01T00:00:00Z"}
+
+
+def test_an_error_met_by_one_collection_names_it_in_the_api_and_in_the_stored_form() -> None:
+    failed = StateError.of(ThirdPartyConfigError("Forbidden", status=403), "holdMessageList")
+    status = at(State.ERROR, error=failed)
+    assert public_state(status)["error"] == {
+        "type": "ThirdPartyConfig",
+        "code": 403,
+        "message": "Forbidden",
+        "collection": "holdMessageList",
+    }
+    assert status_from_json(status_to_json(status)) == status

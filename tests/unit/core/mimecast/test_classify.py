@@ -9,6 +9,7 @@ from email.utils import format_datetime
 import pytest
 
 from core.errors import (
+    CredentialsRejected,
     ErrorType,
     FileGone,
     RateLimited,
@@ -47,7 +48,7 @@ CASES = [
     (CallKind.API, 401, {}, gateway_fail("Unauthorized Request"), TokenRejected),
     (CallKind.API, 401, {}, gateway_fail("unauthorized"), TokenRejected),
     (CallKind.API, 401, {}, b"", TokenRejected),
-    (CallKind.API, 401, {}, gateway_fail("InvalidClientIdentifier"), ThirdPartyConfigError),
+    (CallKind.API, 401, {}, gateway_fail("InvalidClientIdentifier"), CredentialsRejected),
     (CallKind.API, 403, {}, gateway_fail("app_forbidden"), ThirdPartyConfigError),
     (CallKind.API, 418, {}, b"", ThirdPartyConfigError),
     (CallKind.API, 404, {}, b"not found", ThirdPartyConfigError),
@@ -60,8 +61,8 @@ CASES = [
     (CallKind.OAUTH, 200, {}, body({"access_token": "abc", "expires_in": 1799}), None),
     (CallKind.OAUTH, 200, {}, body({"token_type": "Bearer"}), ThirdPartyGenericError),
     (CallKind.OAUTH, 401, {}, gateway_fail("InvalidClientIdentifier", "Client credentials are invalid"),
-     ThirdPartyConfigError),
-    (CallKind.OAUTH, 400, {}, b"", ThirdPartyConfigError),
+     CredentialsRejected),
+    (CallKind.OAUTH, 400, {}, b"", CredentialsRejected),
     (CallKind.OAUTH, 200, {}, body({"error": "invalid_client"}), ThirdPartyConfigError),
     (CallKind.OAUTH, 503, {}, b"", ThirdPartyGenericError),
     (CallKind.OAUTH, 429, {}, b"", RateLimited),
