@@ -48,14 +48,16 @@ class Scenario:
 
 @st.composite
 def windowed_scenarios(draw: st.DrawFn, spec: StreamSpec) -> Scenario:
-    lag = int(spec.lag.total_seconds())
+    # A record becomes readable up to the lag plus the overlap after its time (indexed late): the
+    # next window reads that far back again, so it is still collected, once.
+    late = int((spec.lag + spec.overlap).total_seconds())
     items = []
     for n in range(draw(st.integers(0, 40))):
         # Ten-second steps on a thirty-second clock put many records exactly on window bounds.
         time = T0 + seconds(10 * draw(st.integers(1, 180)))
         if spec.paging is PagingKind.STREAMING:
             time += timedelta(milliseconds=draw(st.sampled_from([0, 0, 1, 500, 999])))
-        visible = time + seconds(draw(st.integers(0, lag - 1)))
+        visible = time + seconds(draw(st.sampled_from([0, 0, 0, 1, late // 2, late - 1, late])))
         released = None
         if spec is HOLD and draw(st.booleans()):
             released = visible + seconds(draw(st.integers(0, 3600)))
