@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from api.metrics import cursor_time
 from api.routes.progress import stream_progress
 from core.models import BatchCursor, WindowCursor, cursor_to_json
 from core.store.coordination import Checkpoint
@@ -54,3 +55,14 @@ def test_a_cursor_this_release_cannot_read_still_shows_its_commit() -> None:
     shown = stream_progress("dlp", Checkpoint('{"kind": "future"}', 1, committed), 1, 1, NOW)
     assert shown["collected"] is True
     assert (shown["lagSeconds"], shown["lagBasis"]) == (30, "commit")
+
+
+def test_a_live_stream_that_reads_an_overlap_again_lags_from_the_end_of_its_last_window() -> None:
+    # Given a stream that read up to 11:59:55 and starts its next window ten minutes before that
+    read_to = datetime(2026, 11, 25, 11, 59, 55, tzinfo=UTC)
+    cursor = WindowCursor(start=datetime(2026, 11, 25, 11, 49, 55, tzinfo=UTC), read_to=read_to)
+    stored = json.dumps(cursor_to_json(cursor))
+    shown = stream_progress("dlp", Checkpoint(stored, 3, NOW.timestamp()), 1, 1, NOW)
+    # Then its lag is five seconds, not the overlap, on the page and in the metrics
+    assert (shown["checkpointTime"], shown["lagSeconds"]) == ("2026-11-25T11:59:55Z", 5)
+    assert cursor_time(stored) == read_to.timestamp()
