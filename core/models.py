@@ -252,7 +252,7 @@ def cursor_to_json(cursor: Cursor) -> JsonObject:
             "end": _time(cursor.end),
             "pageToken": cursor.page_token,
             "tokensSeen": list(cursor.tokens_seen),
-            "known": dict(cursor.known.entries),
+            "known": _known_json(cursor.known),
             "lastPage": sorted(cursor.last_page),
             "until": _time(cursor.until),
             **({"since": cursor.since.isoformat()} if cursor.since is not None else {}),
@@ -271,12 +271,20 @@ def cursor_to_json(cursor: Cursor) -> JsonObject:
     }
 
 
+def _known_json(known: KnownIds) -> JsonObject:
+    """Remembered ids grouped by their time (epoch seconds as text): each time is written once."""
+    grouped: dict[str, list[str]] = {}
+    for key, moment in known.entries:
+        grouped.setdefault(str(moment), []).append(key)
+    return grouped
+
+
 def _known_of(data: JsonObject, start: datetime) -> KnownIds:
     """The remembered ids of a stored cursor. The earlier form (two generations, no times) held the
     ids at the previous window's edge, which is where the cursor starts: they are timed there."""
     known = data.get("known")
     if isinstance(known, dict):
-        return KnownIds.of({str(key): int(moment) for key, moment in known.items()})
+        return KnownIds.of({str(key): int(moment) for moment, keys in known.items() for key in keys})
     older = (*data.get("knownPrevious", ()), *data.get("knownCurrent", ()))
     return KnownIds.of(dict.fromkeys(older, int(start.timestamp())))
 
