@@ -66,7 +66,8 @@ def windowed_scenarios(draw: st.DrawFn, spec: StreamSpec) -> Scenario:
     behaviour = Behaviour(
         page_size=page_size,
         bounds=draw(st.sampled_from(Bounds)),
-        newest_first=True if spec is AUDIT else (False if spec is DLP else draw(st.booleans())),
+        # DLP asks oldest first; the order of audit events and the hold list is unconfirmed: both.
+        newest_first=False if spec is DLP else draw(st.booleans()),
         repeat_at_boundary=draw(st.integers(0, page_size - 1)) if spec is SIEM_STREAMING else 0,
         placeholder_end=draw(st.booleans()),
         ignores_window=spec is HOLD and draw(st.booleans()),
@@ -141,7 +142,7 @@ def test_dlp_records_come_out_exactly_once(scenario: Scenario) -> None:
 
 @PROPERTY
 @given(windowed_scenarios(AUDIT))
-def test_audit_events_read_newest_first_come_out_exactly_once(scenario: Scenario) -> None:
+def test_audit_events_in_either_order_come_out_exactly_once(scenario: Scenario) -> None:
     run, _ = drive_windows(AUDIT, scenario)
     assert_exactly_once(run, {record_id(AUDIT, item.raw) for item in scenario.items})
 
