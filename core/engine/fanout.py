@@ -106,9 +106,9 @@ def split(
 
     The stream keeps the newest `span` (at least its `overlap`) and reads on from there. The rest is
     cut into as many sub-windows as the source has `slots` (never one shorter than `span`), so a
-    day's backlog is not a crowd of tiny tasks and a month's is read `slots` wide. Every sub-window asks from
-    `overlap` before its start and hands out only the records it owns, so an id at an edge is
-    neither lost (an exclusive bound) nor handed out twice (an inclusive one).
+    day's backlog is not a crowd of tiny tasks and a month's is read `slots` wide. Every sub-window
+    asks from `overlap` before its start and hands out only the records it owns, so an id at an
+    edge is neither lost (an exclusive bound) nor handed out twice (an inclusive one).
     """
     if not spec.splits or span <= timedelta(0) or cursor.end is not None or cursor.until is not None:
         return None
