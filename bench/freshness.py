@@ -55,7 +55,8 @@ def add_source(deployment: Deployment) -> None:
             "clientSecret": CLIENT_SECRET,
             "dataCollection": list(COLLECTIONS),
         }
-        body = {"api.version": "v1", "source": {"config": config, "schemaRef": {"type": "Mimecast"}}}
+        source = {"config": config, "schemaRef": {"type": "Mimecast"}, "sourceType": "Universal"}
+        body = {"api.version": "v1", "source": source}
         api.post(f"/collectors/{made.json()['collector']['id']}/sources", json=body).raise_for_status()
 
 
