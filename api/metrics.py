@@ -12,7 +12,7 @@ Series (labels `source`, `collection`, and `type` for errors):
   `destination` and `type` (the `SINK_URL` default is `destination="default"`);
 - `mimecast_source_checkpoint_age_seconds`: time since the stream's last committed checkpoint;
 - `mimecast_source_data_lag_seconds`: how far behind now the stream's cursor is, when its cursor
-  says (the start of its current time window);
+  says (the end of its last window, or its start);
 - `mimecast_source_due_streams` (due and not yet claimed), `mimecast_source_scheduled_streams`;
 - `mimecast_source_pacing_waits_total` and `..._pacing_wait_milliseconds_total`, labelled `endpoint`
   (the Mimecast path) and `how` (`inline`: a short wait inside the task; `rescheduled`: the unit
@@ -110,7 +110,7 @@ class RedisCollector(Collector):
         )
         lag = GaugeMetricFamily(
             f"{PREFIX}_data_lag_seconds",
-            "Seconds between now and the start of the time window the stream's cursor is in.",
+            "Seconds between now and how far the stream has read (the end of its last window).",
             labels=["source", "collection"],
         )
         states = dict.fromkeys((state.value for state in State), 0)
@@ -177,7 +177,8 @@ def _labels(labels: dict[str, str]) -> dict[str, str]:
 
 
 def cursor_time(cursor: str | None) -> float | None:
-    """Epoch seconds of the window start a stored cursor is in, when it has one."""
+    """Epoch seconds of how far a stored cursor has read, when it has a time: the end of its last
+    window (`readTo`; its start is an overlap earlier) or its start (a SIEM batch cursor: its day)."""
     if not cursor:
         return None
     try:
@@ -186,7 +187,8 @@ def cursor_time(cursor: str | None) -> float | None:
         return None
     if not isinstance(data, dict):
         return None
-    for field in ("start", "startDate"):
+    found: list[float] = []
+    for field in ("readTo", "start", "startDate"):
         value = data.get(field)
         if isinstance(value, str):
             try:
@@ -195,8 +197,8 @@ def cursor_time(cursor: str | None) -> float | None:
                 continue
             if parsed.tzinfo is None:
                 parsed = parsed.replace(tzinfo=UTC)
-            return parsed.timestamp()
-    return None
+            found.append(parsed.timestamp())
+    return max(found) if found else None
 
 
 def install(app: FastAPI, client: redis.Redis) -> None:

@@ -1,7 +1,7 @@
 """A frozen backlog in the simulator, its ground truth, and what a file destination holds of it.
 
 The simulator's clock is frozen ten minutes behind real time: every record was made before the
-streams' safety lag (DLP and audit read up to five minutes ago), so the pipeline must deliver the
+streams' lag (DLP and audit read up to a few seconds ago), so the pipeline must deliver the
 whole ground truth, exactly what the reference loop copies. Rates spread the asked number of records
 over six hours: most of them SIEM (as in a real tenant), the rest shared by DLP, audit and the hold
 list. Quotas are out of the way; faults, duplicate URLs in listings and the rest stay as they are.

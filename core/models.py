@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -90,30 +91,46 @@ class Request:
 
 @dataclass(frozen=True)
 class KnownIds:
-    """Digests of ids already handed out, kept in two generations so the set stays bounded.
+    """Digests of ids already handed out, each with its record's time (epoch seconds), so the
+    memory stays bounded by time: a window that starts at `t` can return no record timed before
+    `t`, so `since(t)` forgets those ids. A record whose id is remembered is not handed out again.
 
-    A record whose id is in either generation is not handed out again. `shift` drops the older
-    generation; what a stream remembers, and when it shifts, is its spec's de-duplication rule.
+    What a stream remembers, and when it forgets, is its spec's de-duplication rule (`Dedupe`).
+    `entries` is kept in one canonical order (by time, then digest), so equal memories compare equal.
     """
 
-    previous: frozenset[str] = frozenset()
-    current: frozenset[str] = frozenset()
+    entries: tuple[tuple[str, int], ...] = ()
+    _index: dict[str, int] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", dict(self.entries))
+
+    @classmethod
+    def of(cls, times: Mapping[str, int]) -> KnownIds:
+        return cls(tuple(sorted(times.items(), key=lambda item: (item[1], item[0]))))
 
     def __contains__(self, item: object) -> bool:
-        return item in self.current or item in self.previous
+        return item in self._index
 
     def __len__(self) -> int:
-        return len(self.previous) + len(self.current)
+        return len(self._index)
 
-    def add(self, digests: frozenset[str], cap: int) -> KnownIds:
-        """Remember more ids; past `cap` the generations shift early (a repeat, never a loss)."""
-        merged = self.current | digests
+    def time_of(self, item: str) -> int | None:
+        return self._index.get(item)
+
+    def add(self, times: Mapping[str, int], cap: int) -> KnownIds:
+        """Remember more ids; past `cap` the oldest-timed are forgotten first (a repeat, never a loss)."""
+        merged = dict(self._index)
+        for key, moment in times.items():
+            merged[key] = max(moment, merged.get(key, moment))
         if len(merged) > cap:
-            return KnownIds(previous=merged, current=frozenset())
-        return KnownIds(previous=self.previous, current=merged)
+            newest = sorted(merged.items(), key=lambda item: (item[1], item[0]))[-cap:] if cap > 0 else []
+            merged = dict(newest)
+        return KnownIds.of(merged)
 
-    def shift(self) -> KnownIds:
-        return KnownIds(previous=self.current, current=frozenset())
+    def since(self, moment: int) -> KnownIds:
+        """Only the ids timed at or after `moment` (epoch seconds): no later window reads the others."""
+        return KnownIds(tuple(entry for entry in self.entries if entry[1] >= moment))
 
 
 @dataclass(frozen=True)
@@ -138,6 +155,14 @@ class WindowCursor:
     # SIEM streaming only: where the last window it closed ended. Every record timed before it was
     # handed out, none after: where a switch to batch files starts (`core.engine.siem_mode`).
     edge: datetime | None = None
+    # The end of the last window read. The next window starts an overlap before it (late-indexed
+    # records are read again, the ids already handed out dropped) and opens once it reaches past it.
+    read_to: datetime | None = None
+
+    @property
+    def reached(self) -> datetime:
+        """How far the stream has read: the end of its last window, or its start before the first."""
+        return self.start if self.read_to is None else max(self.start, self.read_to)
 
     @property
     def complete(self) -> bool:
@@ -256,12 +281,12 @@ def cursor_to_json(cursor: Cursor) -> JsonObject:
             "end": _time(cursor.end),
             "pageToken": cursor.page_token,
             "tokensSeen": list(cursor.tokens_seen),
-            "knownPrevious": sorted(cursor.known.previous),
-            "knownCurrent": sorted(cursor.known.current),
+            "known": _known_json(cursor.known),
             "lastPage": sorted(cursor.last_page),
             "until": _time(cursor.until),
             **({"since": cursor.since.isoformat()} if cursor.since is not None else {}),
             **({"edge": cursor.edge.isoformat()} if cursor.edge is not None else {}),
+            **({"readTo": cursor.read_to.isoformat()} if cursor.read_to is not None else {}),
         }
     return {
         "kind": "batch",
@@ -311,6 +336,24 @@ def _handover_from(data: Any) -> Handover | None:
     )
 
 
+def _known_json(known: KnownIds) -> JsonObject:
+    """Remembered ids grouped by their time (epoch seconds as text): each time is written once."""
+    grouped: dict[str, list[str]] = {}
+    for key, moment in known.entries:
+        grouped.setdefault(str(moment), []).append(key)
+    return grouped
+
+
+def _known_of(data: JsonObject, start: datetime) -> KnownIds:
+    """The remembered ids of a stored cursor. The earlier form (two generations, no times) held the
+    ids at the previous window's edge, which is where the cursor starts: they are timed there."""
+    known = data.get("known")
+    if isinstance(known, dict):
+        return KnownIds.of({str(key): int(moment) for moment, keys in known.items() for key in keys})
+    older = (*data.get("knownPrevious", ()), *data.get("knownCurrent", ()))
+    return KnownIds.of(dict.fromkeys(older, int(start.timestamp())))
+
+
 def cursor_from_json(data: JsonObject) -> Cursor:
     """The inverse of `cursor_to_json`; raises KeyError or ValueError on a malformed form."""
     if data["kind"] == "window":
@@ -322,14 +365,12 @@ def cursor_from_json(data: JsonObject) -> Cursor:
             end=_parse_time(data.get("end")),
             page_token=data.get("pageToken"),
             tokens_seen=tuple(data.get("tokensSeen", ())),
-            known=KnownIds(
-                previous=frozenset(data.get("knownPrevious", ())),
-                current=frozenset(data.get("knownCurrent", ())),
-            ),
+            known=_known_of(data, start),
             last_page=frozenset(data.get("lastPage", ())),
             until=_parse_time(data.get("until")),
             since=_parse_time(data.get("since")),
             edge=_parse_time(data.get("edge")),
+            read_to=_parse_time(data.get("readTo")),
         )
     if data["kind"] == "batch":
         start_date = data.get("startDate")

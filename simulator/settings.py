@@ -59,7 +59,8 @@ class SimulatorSettings(BaseSettings):
     # order is unconfirmed (newest first in recorded pages), so it is switchable.
     listing_order: Literal["newest_first", "oldest_first"] = "newest_first"
     # Late arrivals: this share of the records of `late_collections` appears only 1 to `late_minutes`
-    # minutes after its timestamp (as Mimecast indexing late); the ground truth counts it from then.
+    # minutes after its timestamp (as Mimecast indexing late; under 2 minutes, half of `late_minutes`
+    # to all of it, so tests can use seconds); the ground truth counts it from then.
     late_share: float = Field(default=0.0, ge=0, le=1)
     late_minutes: float = Field(default=8.0, ge=0)
     late_collections: tuple[str, ...] = ("dlp", "auditEvent")

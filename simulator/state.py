@@ -142,7 +142,10 @@ class Simulation:
             return record.ts
         if _chance(self.initial.seed, "late", record.id) >= options.late_share:
             return record.ts
-        delay = 1 + _chance(self.initial.seed, "delay", record.id) * max(options.late_minutes - 1, 0)
+        # 1 to `late_minutes` minutes late; under 2 minutes, half of `late_minutes` to all of it (so a
+        # quick test can scale the minutes down to seconds).
+        lowest = min(1.0, options.late_minutes / 2)
+        delay = lowest + _chance(self.initial.seed, "delay", record.id) * (options.late_minutes - lowest)
         return record.ts + int(delay * 60_000)
 
     def visible(self, collection: str, record: Record, now_ms: int) -> bool:

@@ -83,7 +83,8 @@ class Fetch:
         svc, unit, now = self.svc, self.unit, self.svc.clock.now()
         settings = svc.settings
         svc.coordination.schedule(unit.id, now.timestamp() + settings.stream_hold_seconds)
-        spec = self.spec
+        overlap, poll = settings.window_overlap_seconds, settings.poll_interval_seconds
+        spec = windows.tuned(self.spec, timedelta(seconds=overlap), timedelta(seconds=poll))
         checkpoint = svc.coordination.checkpoint(unit.id)
         if unit.is_child and checkpoint.cursor is None:
             svc.coordination.drop_child(unit.id)  # finished (or dropped) already

@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     list_ahead_files: int = Field(default=200, ge=1)
     # A DLP or audit backlog longer than this is split into sub-windows of this span, read in parallel.
     backfill_split_seconds: float = Field(default=3600.0, ge=0)
+    # Windowed streams (DLP, audit, the hold list, the other `/api` logs, the feed) read up to the
+    # present; each new window reads this much before the previous end again, so a record Mimecast
+    # indexes up to this late is still collected (the ids already forwarded are dropped).
+    window_overlap_seconds: float = Field(default=600.0, ge=1, le=43_200)
     # A claimed unit comes due again after this long if its fetch -> forward chain was lost.
     stream_hold_seconds: float = Field(default=600.0, gt=0)
     # A fetch's lease on its stream, handed to its forward and renewed there.

@@ -88,7 +88,7 @@ def stream_progress(
     if isinstance(cursor, BatchCursor):
         shown["caughtUp"] = cursor.caught_up
     elif cursor is not None:
-        start = cursor.start if cursor.start.tzinfo else cursor.start.replace(tzinfo=UTC)
+        start = cursor.reached if cursor.reached.tzinfo else cursor.reached.replace(tzinfo=UTC)
         shown["checkpointTime"] = _iso(start)
     shown["lagSeconds"], shown["lagBasis"] = lag_of(checkpoint, now)
     return shown

@@ -106,19 +106,22 @@ def split(
 ) -> Adoption | None:
     """Sub-windows for a backlog longer than `span`, or None to read on in one window (live).
 
-    The stream keeps the newest `span` and reads on from there. The rest is cut into as many
-    sub-windows as the source has `slots` (never one shorter than `span`), so a day's backlog is
-    not a crowd of tiny tasks and a month's is read `slots` wide. Every sub-window asks from
-    `overlap` before its start and hands out only the records it owns, so an id at an edge is
-    neither lost (an exclusive bound) nor handed out twice (an inclusive one).
+    The stream keeps the newest `span` (at least its `overlap`) and reads on from there. The rest is
+    cut into as many sub-windows as the source has `slots` (never one shorter than `span`), so a
+    day's backlog is not a crowd of tiny tasks and a month's is read `slots` wide. Every sub-window
+    asks from `overlap` before its start and hands out only the records it owns, so an id at an
+    edge is neither lost (an exclusive bound) nor handed out twice (an inclusive one).
     """
     if not spec.splits or span <= timedelta(0) or cursor.end is not None or cursor.until is not None:
         return None
     start = cursor.since if cursor.since is not None else cursor.start
     edge = (now - spec.lag).replace(microsecond=0)
-    if edge - start <= span:
+    # The stream keeps at least its overlap: a record Mimecast indexes late (up to the overlap) is
+    # timed inside what the stream reads live, never inside a sub-window that has finished already.
+    keep = max(span, spec.overlap)
+    if edge - max(start, cursor.reached) <= keep:  # what is still unread is short: read on live
         return None
-    boundary = edge - span
+    boundary = edge - keep
     pieces = max(1, min(max(slots, 1), -(-(boundary - start) // span)))
     width = timedelta(seconds=-(-(boundary - start).total_seconds() // pieces))
     children: list[Child] = []

@@ -6,7 +6,8 @@ Pure: no I/O here. The rules that peer collectors got wrong are decided here, on
 - a window ends when `next` is missing or empty OR the page holds no records;
 - a page token that comes back a second time in one window raises `RepeatedPageToken`;
 - records Mimecast repeats (streaming page overlap, window edges, a hold list still listing the
-  same message) are dropped by id, within the bounded memory of `KnownIds`;
+  same message, a window that reads an overlap again for late-indexed records) are dropped by id,
+  within the memory of `KnownIds`, bounded by time (only ids timed inside the overlap);
 - the threat-intel feed pages by a response header, ended by its absence or its repetition;
 - SIEM batch: `@nextPage` is the cursor for ever, never rebuilt from time; repeated URLs in a
   listing are read once.
@@ -133,13 +134,21 @@ def _streaming_records(body: JsonObject) -> tuple[list[Any], str | None, bool]:
     )
 
 
-def _remembered(spec: StreamSpec, cursor: WindowCursor, raw: JsonObject) -> bool:
-    if spec.dedupe is Dedupe.LISTED:
-        return True
-    if spec.dedupe in (Dedupe.WINDOW_EDGE, Dedupe.PAGE_OVERLAP) and cursor.end is not None:
-        time = record_time(spec, raw)
-        return time is not None and time >= cursor.end - spec.overlap
-    return False
+def _remembered(spec: StreamSpec, cursor: WindowCursor, raw: JsonObject) -> int | None:
+    """The time (epoch seconds) to remember a handed-out record's id by, or None not to remember it.
+
+    A later window starts `overlap` before this one's end, so the ids timed from there on are
+    remembered by their time. A record without a readable time is remembered by the window's end:
+    no window that starts after it can return the record. The hold list may list its whole queue
+    in every window whatever its time (unconfirmed), so every id it lists is remembered by the
+    window's end: forgotten once it has not been listed for an overlap.
+    """
+    if spec.dedupe is Dedupe.NONE or cursor.end is None:
+        return None
+    time = record_time(spec, raw)
+    if time is None or spec.dedupe is Dedupe.LISTED:
+        return int(cursor.end.timestamp())
+    return int(time.timestamp()) if time >= cursor.end - spec.overlap else None
 
 
 def _owned(spec: StreamSpec, cursor: WindowCursor, raw: JsonObject) -> bool:
@@ -155,11 +164,11 @@ def _owned(spec: StreamSpec, cursor: WindowCursor, raw: JsonObject) -> bool:
 
 def _accept(
     spec: StreamSpec, cursor: WindowCursor, items: list[Any]
-) -> tuple[tuple[Record, ...], tuple[Quarantined, ...], frozenset[str], frozenset[str]]:
+) -> tuple[tuple[Record, ...], tuple[Quarantined, ...], dict[str, int], frozenset[str]]:
     """Records not seen before, what could not be read, and the ids to remember."""
     records: list[Record] = []
     quarantined: list[Quarantined] = []
-    remember: set[str] = set()
+    remember: dict[str, int] = {}
     page_ids: set[str] = set()
     where = f"{spec.name} window {cursor.start.isoformat()} page {digest(cursor.page_token or '')}"
     for position, raw in enumerate(items):
@@ -170,12 +179,12 @@ def _accept(
             continue
         record = to_record(spec, raw)
         key = digest(record.id)
-        if _remembered(spec, cursor, raw):
-            remember.add(key)
+        if (moment := _remembered(spec, cursor, raw)) is not None:
+            remember[key] = moment
         if key not in cursor.known and key not in cursor.last_page and key not in page_ids:
             records.append(record)
         page_ids.add(key)
-    return tuple(records), tuple(quarantined), frozenset(remember), frozenset(page_ids)
+    return tuple(records), tuple(quarantined), remember, frozenset(page_ids)
 
 
 def _guard(cursor_token: str | None, seen: tuple[str, ...], next_token: str) -> tuple[str, ...]:

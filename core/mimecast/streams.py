@@ -52,12 +52,14 @@ class IdRule(StrEnum):
 
 
 class Dedupe(StrEnum):
-    """Which ids a stream remembers in its cursor, so that Mimecast's repeats are dropped."""
+    """Which ids a stream remembers in its cursor (each by its record's time, forgotten once no
+    window can return it), so that Mimecast's repeats and the overlap read again are dropped."""
 
     NONE = "none"
-    WINDOW_EDGE = "window-edge"  # ids at the end of the previous window: boundary inclusivity
+    # The ids timed inside the overlap the next window reads again: late-indexed records, boundaries.
+    WINDOW_EDGE = "window-edge"
     PAGE_OVERLAP = "page-overlap"  # the window edge, plus the previous page's ids (repeated events)
-    LISTED = "listed"  # every id listed in the last two windows: the hold list is a state list
+    LISTED = "listed"  # every id listed since the window's start: the hold list is a state list
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class StreamSpec:
     lag: timedelta = timedelta(minutes=5)
     min_window: timedelta = timedelta(minutes=1)
     max_window: timedelta = timedelta(days=1)
+    # The next window starts this long before the previous end (see `core.mimecast.windows`).
     overlap: timedelta = timedelta(seconds=1)
     lookback: timedelta = timedelta(days=1)
     max_lookback: timedelta | None = None
@@ -91,6 +94,13 @@ class StreamSpec:
     # A backlog longer than the split span is read as sub-windows in parallel (`core.engine.fanout`).
     splits: bool = False
 
+
+# The `/api` logs and the feed: windows reach up to the present less a few seconds (clock skew), and
+# every new window reads the last ten minutes again, so a record Mimecast indexes up to ten minutes
+# late is still read; the ids already handed out are dropped. A deployment's WINDOW_OVERLAP_SECONDS
+# replaces the overlap (`windows.tuned`).
+LIVE_LAG = timedelta(seconds=5)
+LIVE_OVERLAP = timedelta(minutes=10)
 
 SIEM_TYPES = (
     "receipt",
@@ -156,6 +166,8 @@ DLP = StreamSpec(
     filters=(("oldestFirst", True),),
     nested_records="dlpLogs",
     time_field="eventTime",
+    lag=LIVE_LAG,
+    overlap=LIVE_OVERLAP,
     splits=True,
 )
 
@@ -176,6 +188,8 @@ AUDIT = StreamSpec(
     # opened at the edge inside the reach, and an older checkpoint is reported as a gap rather
     # than read as an empty (or refused) window.
     max_lookback=timedelta(days=59),
+    lag=LIVE_LAG,
+    overlap=LIVE_OVERLAP,
     splits=True,
 )
 
@@ -192,7 +206,8 @@ HOLD = StreamSpec(
     dedupe=Dedupe.LISTED,
     filters=(("admin", True),),
     time_field="dateReceived",
-    lag=timedelta(minutes=1),
+    lag=LIVE_LAG,
+    overlap=LIVE_OVERLAP,
     # Choice: a new source lists what has been held over the last 30 days, in one window: the
     # list is a current-state queue, so wide windows cost little.
     lookback=timedelta(days=30),
@@ -209,7 +224,14 @@ LOG_REACH = timedelta(days=29)
 
 def _log(collection: Collection, path: str, window: tuple[str, str], nested: str, **rest: Any) -> StreamSpec:
     """An `/api` log of `spec/mimecast-api-more.md` sections 2 to 6: paged (and split) like DLP."""
-    settings: dict[str, Any] = {"id_rule": IdRule.HASH, "max_lookback": LOG_REACH, "splits": True, **rest}
+    settings: dict[str, Any] = {
+        "id_rule": IdRule.HASH,
+        "max_lookback": LOG_REACH,
+        "splits": True,
+        "lag": LIVE_LAG,
+        "overlap": LIVE_OVERLAP,
+        **rest,
+    }
     return StreamSpec(
         name=collection.value,
         collection=collection,
@@ -308,6 +330,8 @@ def _feed(collection: Collection, feed_type: str) -> StreamSpec:
         dedupe=Dedupe.WINDOW_EDGE,
         filters=(("feedType", feed_type), ("fileType", "stix"), ("compress", False)),
         time_field="created",
+        lag=LIVE_LAG,
+        overlap=LIVE_OVERLAP,
         max_lookback=timedelta(days=6),
         kind_field="type",
         next_header="X-Mc-Threat-Feed-Next-Token",

@@ -1,10 +1,11 @@
 """Time windows: where a stream starts, when its next window opens, how a window closes.
 
-Pure: no I/O here. A window `[start, end)` ends a safety lag before the present, so records
-that Mimecast publishes late are still inside a later window. It moves only after its last page,
-and moving clears the page token. The next window starts `overlap` before the previous end, so
-neither reading of the boundary (inclusive or exclusive) loses a record; the ids seen at the edge
-are remembered and not handed out twice.
+Pure: no I/O here. A window `[start, end)` reaches up to the present, less the spec's few seconds
+of `lag`. It moves only after its last page, and moving clears the page token. The next window
+starts `overlap` before the previous end (`read_to`): a record Mimecast indexes late, up to the
+overlap, is inside it, and so is the boundary whichever way the endpoint reads it; the ids handed
+out that are timed inside the overlap are remembered in the cursor (`KnownIds`, committed with
+it) and not handed out twice. The next window opens once it reaches `min_window` past `read_to`.
 """
 
 from __future__ import annotations
@@ -184,7 +185,7 @@ def open_window(
     final = until is not None and end >= until
     if until is not None and final:
         end = until
-    if end <= start or (end - start < spec.min_window and not final):
+    if end <= start or (end - max(start, cursor.reached) < spec.min_window and not final):
         return None
     return replace(cursor, start=start, end=end, page_token=None, tokens_seen=()), gap
 
@@ -197,17 +198,46 @@ def is_due(spec: StreamSpec, cursor: Cursor, now: datetime) -> bool:
 
 
 def close_window(spec: StreamSpec, cursor: WindowCursor) -> WindowCursor:
-    """After the window's last page: move on, clear the page token, age the remembered ids."""
+    """After the window's last page: move on an overlap before its end, clear the page token, and
+    forget the remembered ids timed before the new start (no later window can return them)."""
     end = cursor.end if cursor.end is not None else cursor.start
     if cursor.until is not None and end >= cursor.until:
         start = cursor.until
     else:
         start = max(cursor.start, end - spec.overlap)
-    known = cursor.known if spec.dedupe is Dedupe.NONE else cursor.known.shift()
+    known = cursor.known if spec.dedupe is Dedupe.NONE else cursor.known.since(int(start.timestamp()))
     # Once windows start at or after `since`, the ids remembered at each edge do its work.
     since = (
         cursor.since
         if cursor.since is not None and (cursor.until is not None or start < cursor.since)
         else None
     )
-    return replace(cursor, start=start, end=None, page_token=None, tokens_seen=(), known=known, since=since)
+    return replace(
+        cursor,
+        start=start,
+        end=None,
+        page_token=None,
+        tokens_seen=(),
+        known=known,
+        since=since,
+        read_to=max(end, cursor.reached),
+    )
+
+
+# The streams whose windows a deployment's settings tune: Mimecast's `/api` logs and the feed.
+TUNED = frozenset({PagingKind.ENVELOPE, PagingKind.FEED})
+
+
+def tuned(spec: StreamSpec, overlap: timedelta, poll: timedelta) -> StreamSpec:
+    """A windowed `/api` spec with the deployment's overlap (`WINDOW_OVERLAP_SECONDS`), opening a new
+    window once the present has moved on a poll interval (or the spec's `min_window`, if shorter).
+    Pure. Other specs come back as they are. ValueError when the overlap would stop windows moving.
+    """
+    if spec.paging not in TUNED:
+        return spec
+    if overlap <= timedelta(0) or overlap * 2 > spec.max_window:
+        raise ValueError(
+            f"the window overlap must be more than 0 and at most half of {spec.name}'s longest "
+            f"window ({span(spec.max_window)}), got {overlap.total_seconds():g} seconds"
+        )
+    return replace(spec, overlap=overlap, min_window=max(min(spec.min_window, poll), timedelta(seconds=1)))

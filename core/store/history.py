@@ -103,8 +103,9 @@ def grown(lag: list[int | None]) -> list[int | None]:
 def lag_of(checkpoint: Checkpoint, now: datetime) -> tuple[int | None, str | None]:
     """(lag in seconds, what it counts from) of a stream's checkpoint. Pure.
 
-    A windowed stream's cursor starts where its records are not yet forwarded: the lag counts from
-    there (`records`). A SIEM batch cursor holds no time, so its lag counts from its last commit
+    A windowed stream has forwarded its records up to the end of its last window (`reached`; its
+    start is an overlap earlier, read again for late records): the lag counts from there
+    (`records`). A SIEM batch cursor holds no time, so its lag counts from its last commit
     (`commit`), as does a cursor this release cannot read. Before the first commit: (None, None).
     """
     cursor = None
@@ -114,7 +115,7 @@ def lag_of(checkpoint: Checkpoint, now: datetime) -> tuple[int | None, str | Non
         except (KeyError, TypeError, ValueError):
             cursor = None
     if cursor is not None and not isinstance(cursor, BatchCursor):
-        start = cursor.start if cursor.start.tzinfo else cursor.start.replace(tzinfo=UTC)
+        start = cursor.reached if cursor.reached.tzinfo else cursor.reached.replace(tzinfo=UTC)
         return max(0, round((now - start).total_seconds())), "records"
     if checkpoint.cursor is not None and checkpoint.committed_at is not None:
         return max(0, round(now.timestamp() - checkpoint.committed_at)), "commit"

@@ -202,6 +202,6 @@ def read_up_to(spec: StreamSpec, pages: list[Page], fallback: Cursor) -> datetim
     routes whose window includes its end, records at the end itself were read)."""
     end = pages[-1].end if pages else fallback
     if isinstance(end, WindowCursor):
-        moment = end.start + spec.overlap if end.end is None else end.start
+        moment = end.reached if end.end is None else end.start
         return moment + timedelta(milliseconds=1) if spec.collection.value in INCLUSIVE_END else moment
     return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from api.metrics import cursor_time
 from api.routes.progress import stream_progress
 from core.errors import ErrorType
 from core.lifecycle.failures import Failing, by_collection
@@ -107,3 +108,14 @@ def test_each_failing_collection_shows_the_failure_of_its_units_that_stopped_els
 
     child_stopped, stream_retrying, dlp = one("siem", 1, True), one("siem", 5, False), one("dlp", 3, False)
     assert by_collection([stream_retrying, dlp, child_stopped]) == {"siem": child_stopped, "dlp": dlp}
+
+
+def test_a_live_stream_that_reads_an_overlap_again_lags_from_the_end_of_its_last_window() -> None:
+    # Given a stream that read up to 11:59:55 and starts its next window ten minutes before that
+    read_to = datetime(2026, 11, 25, 11, 59, 55, tzinfo=UTC)
+    cursor = WindowCursor(start=datetime(2026, 11, 25, 11, 49, 55, tzinfo=UTC), read_to=read_to)
+    stored = json.dumps(cursor_to_json(cursor))
+    shown = stream_progress("dlp", Checkpoint(stored, 3, NOW.timestamp()), 1, 1, NOW)
+    # Then its lag is five seconds, not the overlap, on the page and in the metrics
+    assert (shown["checkpointTime"], shown["lagSeconds"]) == ("2026-11-25T11:59:55Z", 5)
+    assert cursor_time(stored) == read_to.timestamp()

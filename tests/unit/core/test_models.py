@@ -24,7 +24,8 @@ times = st.datetimes(
     min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC)
 ).map(lambda value: value.replace(microsecond=0))
 tokens = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789=_-", min_size=1, max_size=40)
-digests = st.frozensets(st.text(alphabet="0123456789abcdef", min_size=16, max_size=16), max_size=5)
+hexes = st.text(alphabet="0123456789abcdef", min_size=16, max_size=16)
+digests = st.frozensets(hexes, max_size=5)
 
 window_cursors = st.builds(
     WindowCursor,
@@ -32,9 +33,13 @@ window_cursors = st.builds(
     end=st.none() | times,
     page_token=st.none() | tokens,
     tokens_seen=st.lists(tokens, max_size=3).map(tuple),
-    known=st.builds(KnownIds, previous=digests, current=digests),
+    known=st.dictionaries(
+        st.text(alphabet="0123456789abcdef", min_size=16, max_size=16), st.integers(0, 2**33)
+    ).map(KnownIds.of),
     last_page=digests,
     until=st.none() | times,
+    since=st.none() | times,
+    read_to=st.none() | times,
 )
 batch_cursors = st.builds(
     BatchCursor,
@@ -62,18 +67,47 @@ def test_a_secret_never_shows_in_the_repr_of_credentials() -> None:
     assert credentials.key != Credentials("my-id", "other").key
 
 
-def test_known_ids_forget_the_older_generation_on_shift() -> None:
-    known = KnownIds().add(frozenset({"a"}), cap=10).shift().add(frozenset({"b"}), cap=10)
-    assert "a" in known
-    assert "b" in known
-    assert "a" not in known.shift()
+def test_known_ids_forget_only_the_ids_timed_before_a_moment() -> None:
+    known = KnownIds().add({"a": 100, "b": 200}, cap=10).add({"c": 300}, cap=10)
+    assert all(key in known.since(0) for key in "abc")
+    kept = known.since(200)
+    assert "a" not in kept
+    assert "b" in kept
+    assert "c" in kept
 
 
-def test_known_ids_stay_bounded_past_their_cap() -> None:
+def test_an_id_seen_again_keeps_its_latest_time() -> None:
+    known = KnownIds().add({"a": 100}, cap=10).add({"a": 500}, cap=10).add({"a": 300}, cap=10)
+    assert known.time_of("a") == 500
+    assert "a" in known.since(400)
+
+
+def test_known_ids_stay_bounded_past_their_cap_forgetting_the_oldest_first() -> None:
     known = KnownIds()
     for batch in range(10):
-        known = known.add(frozenset(f"{batch}-{n}" for n in range(40)), cap=100)
-    assert len(known) <= 200
+        known = known.add({f"{batch}-{n}": batch * 100 + n for n in range(40)}, cap=100)
+    assert len(known) == 100
+    assert "9-39" in known
+    assert "0-0" not in known
+
+
+def test_equal_memories_compare_equal_whatever_order_they_were_built_in() -> None:
+    assert KnownIds().add({"a": 1, "b": 2}, cap=5) == KnownIds().add({"b": 2}, cap=5).add({"a": 1}, cap=5)
+
+
+def test_a_cursor_stored_by_an_earlier_release_remembers_its_ids_at_its_start() -> None:
+    stored = {
+        "kind": "window",
+        "start": "2024-06-01T00:00:00+00:00",
+        "end": None,
+        "knownPrevious": ["aa"],
+        "knownCurrent": ["bb"],
+    }
+    cursor = cursor_from_json(stored)
+    assert isinstance(cursor, WindowCursor)
+    moment = int(datetime(2024, 6, 1, tzinfo=UTC).timestamp())
+    assert cursor.known == KnownIds.of({"aa": moment, "bb": moment})
+    assert cursor.read_to is None
 
 
 def test_a_record_survives_its_message_form() -> None:

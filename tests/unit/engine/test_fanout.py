@@ -151,7 +151,7 @@ def test_a_sub_window_asks_from_before_what_it_owns_so_an_exclusive_bound_loses_
 
 
 def test_the_first_sub_window_remembers_the_ids_the_stream_handed_out_at_its_edge() -> None:
-    known = KnownIds(current=frozenset({"abc"}))
+    known = KnownIds.of({"abc": int((NOW - timedelta(hours=3)).timestamp())})
     cursor = WindowCursor(start=NOW - timedelta(hours=3), known=known)
 
     adoption = fanout.split(AUDIT, AUDIT_STREAM, cursor, NOW, HOUR, slots=8)
@@ -195,3 +195,42 @@ def test_unit_ids_round_trip_and_refuse_what_is_not_one() -> None:
     for bad in ("nocolon", "s1:", ":dlp", "s1:dlp@", "s1:dlp@x.1", "s1:dlp@f"):
         with pytest.raises(ValueError, match="not a unit id"):
             parse(bad)
+
+
+def test_a_split_span_shorter_than_the_overlap_leaves_the_whole_overlap_to_the_live_stream() -> None:
+    # Given a split span of a minute and the ten-minute overlap in which records may be indexed late
+    span = timedelta(minutes=1)
+    cursor = WindowCursor(start=NOW - timedelta(hours=3))
+
+    adoption = fanout.split(AUDIT, AUDIT_STREAM, cursor, NOW, span, slots=8)
+
+    # Then no sub-window owns a record timed inside the overlap: those are read live, again later
+    assert adoption is not None
+    edge = NOW - AUDIT.lag
+    owned = [(c.cursor.since, c.cursor.until) for c in adoption.children]  # type: ignore[union-attr]
+    assert owned[-1][1] == edge - AUDIT.overlap
+    assert adoption.cursor.since == edge - AUDIT.overlap  # type: ignore[union-attr]
+    # And the live stream, once it reads from there, is not split again
+    assert fanout.split(AUDIT, AUDIT_STREAM, adoption.cursor, NOW, span, slots=8) is None  # type: ignore[arg-type]
+
+
+def test_a_live_stream_read_up_to_the_present_is_never_split() -> None:
+    end = NOW - AUDIT.lag
+    live = WindowCursor(start=end - AUDIT.overlap, read_to=end)
+    for span in (HOUR, timedelta(minutes=1)):
+        assert fanout.split(AUDIT, AUDIT_STREAM, live, NOW + timedelta(minutes=5), span, slots=8) is None
+
+
+def test_a_live_stream_back_from_a_long_outage_splits_and_its_first_sub_window_keeps_its_memory() -> None:
+    # Given a stream that had read up to `end`, remembering the ids of the overlap, then stopped
+    end = NOW - timedelta(hours=5)
+    known = KnownIds.of({"seen": int((end - timedelta(minutes=1)).timestamp())})
+    stopped = WindowCursor(start=end - AUDIT.overlap, read_to=end, known=known)
+    # When it comes back five hours later
+    adoption = fanout.split(AUDIT, AUDIT_STREAM, stopped, NOW, HOUR, slots=8)
+    # Then the backlog, from the overlap before `end` on, is split; the first sub-window reads the
+    # overlap again (records indexed late) and drops what was handed out
+    assert adoption is not None
+    first = adoption.children[0].cursor
+    assert isinstance(first, WindowCursor)
+    assert (first.since, first.known) == (end - AUDIT.overlap, known)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -9,8 +10,9 @@ import pytest
 
 from core.errors import RepeatedPageToken
 from core.mimecast import paging
+from core.mimecast.records import record_id
 from core.mimecast.streams import AUDIT, DLP, HOLD, SIEM_BATCH, SIEM_STREAMING
-from core.models import BatchCursor, KnownIds, WindowCursor
+from core.models import BatchCursor, KnownIds, WindowCursor, digest
 
 START = datetime(2024, 6, 1, tzinfo=UTC)
 END = START + timedelta(hours=1)
@@ -104,7 +106,7 @@ def test_the_window_ends_when_next_is_missing_or_empty_or_the_page_is_empty(
 ) -> None:
     step = paging.step(AUDIT, WindowCursor(start=START, end=END, page_token="p3"), body)
     assert step.finished, why
-    assert step.cursor == WindowCursor(start=END - AUDIT.overlap, known=step.cursor.known)
+    assert step.cursor == WindowCursor(start=END - AUDIT.overlap, known=step.cursor.known, read_to=END)
 
 
 def test_audit_read_newest_first_moves_its_window_only_after_the_last_page() -> None:
@@ -215,9 +217,7 @@ def test_the_same_record_twice_in_one_page_comes_out_once() -> None:
 
 
 def test_remembered_ids_are_not_handed_out() -> None:
-    from core.models import digest
-
-    cursor = WindowCursor(start=START, end=END, known=KnownIds(previous=frozenset({digest("h1")})))
+    cursor = WindowCursor(start=START, end=END, known=KnownIds.of({digest("h1"): int(START.timestamp())}))
     assert [record.id for record in paging.step(HOLD, cursor, envelope([held(1), held(2)])).records] == ["h2"]
 
 
@@ -322,3 +322,47 @@ def test_a_record_without_a_readable_time_is_handed_out_by_a_bounded_window() ->
     )
     undated = {"id": "a9", "auditType": "User Logged On", "eventTime": "not a time"}
     assert [r.id for r in paging.step(AUDIT, bounded, envelope([undated])).records] == ["a9"]
+
+
+# ---- the overlap read again: what is remembered, what is dropped --------------------------------
+
+
+def dlp(n: int, at: datetime) -> dict[str, Any]:
+    return {"messageId": f"m{n}", "eventTime": at.strftime("%Y-%m-%dT%H:%M:%S+0000"), "action": "notify"}
+
+
+def test_a_handed_out_id_is_remembered_by_its_time_only_if_the_next_window_reads_it_again() -> None:
+    # Given a window whose end is an hour after its start, and records before and inside the overlap
+    early, late = dlp(1, END - DLP.overlap - timedelta(seconds=1)), dlp(2, END - DLP.overlap)
+    step = paging.step(DLP, WINDOW, envelope([early, late], nested=True))
+    # Then only the record the next window reads again is remembered, by its own time
+    remembered = {key: step.cursor.known.time_of(key) for key in (digest_of(early), digest_of(late))}
+    assert remembered == {digest_of(early): None, digest_of(late): int((END - DLP.overlap).timestamp())}
+
+
+def test_a_window_that_reads_the_overlap_again_hands_out_only_the_records_indexed_late() -> None:
+    # Given a window read up to END, then the next one, which starts an overlap before END
+    on_time = [dlp(n, END - timedelta(minutes=n)) for n in (1, 2, 3)]
+    first = paging.step(DLP, WINDOW, envelope(on_time, nested=True))
+    opened = replace(first.cursor, end=END + timedelta(minutes=5))
+    # When Mimecast now also lists a record timed before END that it indexed late
+    indexed_late = dlp(9, END - timedelta(seconds=30))
+    second = paging.step(DLP, opened, envelope([*on_time, indexed_late], nested=True))
+    # Then only that record comes out; every record came out once
+    assert [record.raw["messageId"] for record in second.records] == ["m9"]
+    assert opened.start == END - DLP.overlap
+
+
+def test_a_record_without_a_readable_time_is_remembered_until_no_window_can_return_it() -> None:
+    undated = {"messageId": "m1", "action": "notify"}
+    step = paging.step(DLP, WINDOW, envelope([undated], nested=True))
+    assert step.cursor.known.time_of(digest_of(undated)) == int(END.timestamp())
+
+
+def test_the_hold_list_remembers_what_it_lists_by_the_window_end_whatever_the_message_time() -> None:
+    step = paging.step(HOLD, WINDOW, envelope([held(1)]))
+    assert step.cursor.known.time_of(digest("h1")) == int(END.timestamp())
+
+
+def digest_of(raw: dict[str, Any]) -> str:
+    return digest(record_id(DLP, raw))

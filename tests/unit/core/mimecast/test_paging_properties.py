@@ -48,14 +48,16 @@ class Scenario:
 
 @st.composite
 def windowed_scenarios(draw: st.DrawFn, spec: StreamSpec) -> Scenario:
-    lag = int(spec.lag.total_seconds())
+    # A record becomes readable up to the lag plus the overlap after its time (indexed late): the
+    # next window reads that far back again, so it is still collected, once.
+    late = int((spec.lag + spec.overlap).total_seconds())
     items = []
     for n in range(draw(st.integers(0, 40))):
         # Ten-second steps on a thirty-second clock put many records exactly on window bounds.
         time = T0 + seconds(10 * draw(st.integers(1, 180)))
         if spec.paging is PagingKind.STREAMING:
             time += timedelta(milliseconds=draw(st.sampled_from([0, 0, 1, 500, 999])))
-        visible = time + seconds(draw(st.integers(0, lag - 1)))
+        visible = time + seconds(draw(st.sampled_from([0, 0, 0, 1, late // 2, late - 1, late])))
         released = None
         if spec is HOLD and draw(st.booleans()):
             released = visible + seconds(draw(st.integers(0, 3600)))
@@ -64,7 +66,8 @@ def windowed_scenarios(draw: st.DrawFn, spec: StreamSpec) -> Scenario:
     behaviour = Behaviour(
         page_size=page_size,
         bounds=draw(st.sampled_from(Bounds)),
-        newest_first=True if spec is AUDIT else (False if spec is DLP else draw(st.booleans())),
+        # DLP asks oldest first; the order of audit events and the hold list is unconfirmed: both.
+        newest_first=False if spec is DLP else draw(st.booleans()),
         repeat_at_boundary=draw(st.integers(0, page_size - 1)) if spec is SIEM_STREAMING else 0,
         placeholder_end=draw(st.booleans()),
         ignores_window=spec is HOLD and draw(st.booleans()),
@@ -139,7 +142,7 @@ def test_dlp_records_come_out_exactly_once(scenario: Scenario) -> None:
 
 @PROPERTY
 @given(windowed_scenarios(AUDIT))
-def test_audit_events_read_newest_first_come_out_exactly_once(scenario: Scenario) -> None:
+def test_audit_events_in_either_order_come_out_exactly_once(scenario: Scenario) -> None:
     run, _ = drive_windows(AUDIT, scenario)
     assert_exactly_once(run, {record_id(AUDIT, item.raw) for item in scenario.items})
 

@@ -7,7 +7,18 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from core.mimecast.streams import AUDIT, DLP, HOLD, SIEM_BATCH, SIEM_STREAMING, StreamSpec, TimeFormat
+from core.mimecast.streams import (
+    ARCHIVE_SEARCH,
+    AUDIT,
+    DLP,
+    HOLD,
+    SIEM_BATCH,
+    SIEM_STREAMING,
+    THREAT_INTEL_GRID,
+    TTP_URL,
+    StreamSpec,
+    TimeFormat,
+)
 from core.mimecast.windows import (
     batch_into_reach,
     close_window,
@@ -19,6 +30,7 @@ from core.mimecast.windows import (
     open_window,
     reach_gap,
     span,
+    tuned,
 )
 from core.models import BatchCursor, KnownIds, WindowCursor
 
@@ -104,11 +116,12 @@ def test_what_a_new_siem_batch_stream_skips_at_the_edge_of_the_7_days_is_named_a
         assert "whole day" in gap.reason
 
 
-def test_a_window_ends_a_safety_lag_before_now() -> None:
+def test_a_window_reaches_up_to_the_present_less_a_few_seconds() -> None:
     opened = open_window(DLP, WindowCursor(start=NOW - timedelta(hours=1)), NOW)
     assert opened is not None
     window, gap = opened
     assert window.end == (NOW - DLP.lag).replace(microsecond=0)
+    assert DLP.lag <= timedelta(seconds=10)
     assert gap is None
 
 
@@ -150,10 +163,16 @@ def test_closing_a_window_moves_to_its_end_less_the_overlap_and_clears_the_page_
 
 
 @pytest.mark.parametrize("spec", [DLP, AUDIT, HOLD, SIEM_STREAMING], ids=lambda spec: spec.name)
-def test_closing_a_window_ages_the_remembered_ids(spec: StreamSpec) -> None:
-    known = KnownIds(previous=frozenset({"old"}), current=frozenset({"new"}))
-    cursor = WindowCursor(start=NOW - timedelta(hours=2), end=NOW - timedelta(hours=1), known=known)
-    assert close_window(spec, cursor).known == KnownIds(previous=frozenset({"new"}))
+def test_closing_a_window_forgets_the_ids_timed_before_the_next_start(spec: StreamSpec) -> None:
+    # Given ids remembered by their records' times, around where the next window will start
+    start, end = NOW - timedelta(hours=2), (NOW - timedelta(hours=1)).replace(microsecond=0)
+    edge = int((end - spec.overlap).timestamp())
+    known = KnownIds.of({"before": edge - 1, "at": edge, "inside": edge + 1})
+    cursor = WindowCursor(start=start, end=end, known=known)
+    # When the window closes
+    closed = close_window(spec, cursor)
+    # Then only the ids a window from the new start can return again are remembered
+    assert closed.known == KnownIds.of({"at": edge, "inside": edge + 1})
 
 
 def test_a_stream_with_an_end_stops_there() -> None:
@@ -260,3 +279,78 @@ def test_collect_from_beyond_the_reach_is_kept_so_the_first_fetch_reports_the_ga
 def test_gap_texts_write_spans_as_people_do(length: timedelta, text: str) -> None:
     assert span(length) == text
     assert "0:00" not in reach_gap(SIEM_STREAMING, NOW - timedelta(days=3), NOW).reason  # type: ignore[union-attr]
+
+
+# ---- no fixed lag: an overlap read again, the ids already handed out dropped --------------------
+
+LIVE = [DLP, AUDIT, HOLD, TTP_URL, ARCHIVE_SEARCH, THREAT_INTEL_GRID]
+
+
+@pytest.mark.parametrize("spec", LIVE, ids=lambda spec: spec.name)
+def test_every_windowed_api_stream_reads_up_to_the_present_and_ten_minutes_back_again(
+    spec: StreamSpec,
+) -> None:
+    assert spec.lag <= timedelta(seconds=10)
+    assert spec.overlap == timedelta(minutes=10)
+
+
+def test_the_next_window_starts_an_overlap_before_the_previous_end_and_remembers_that_end() -> None:
+    end = (NOW - DLP.lag).replace(microsecond=0)
+    closed = close_window(DLP, WindowCursor(start=end - timedelta(hours=1), end=end))
+    assert closed.start == end - DLP.overlap
+    assert closed.read_to == end
+    assert closed.reached == end
+
+
+def test_a_window_shorter_than_the_overlap_keeps_its_start_and_moves_its_read_mark() -> None:
+    # Given a live window of two minutes, which started an overlap before the end before it
+    start = (NOW - timedelta(minutes=12)).replace(microsecond=0)
+    end = start + timedelta(minutes=12)
+    cursor = WindowCursor(start=start, end=end, read_to=end - timedelta(minutes=2))
+    closed = close_window(DLP, cursor)
+    # Then the next window starts the overlap before this end, and has read up to it
+    assert (closed.start, closed.read_to) == (end - DLP.overlap, end)
+
+
+def test_a_closed_live_window_is_not_due_again_until_the_present_has_moved_on_the_minimum() -> None:
+    # Given a window just read up to the present
+    now = NOW.replace(microsecond=0)
+    end = now - DLP.lag
+    closed = close_window(DLP, WindowCursor(start=end - timedelta(hours=1), end=end))
+    # Then it reads the overlap again only once the present has moved on `min_window`
+    assert not is_due(DLP, closed, now)
+    assert not is_due(DLP, closed, now + DLP.min_window - timedelta(seconds=1))
+    opened = open_window(DLP, closed, now + DLP.min_window)
+    assert opened is not None
+    window = opened[0]
+    assert (window.start, window.end) == (end - DLP.overlap, end + DLP.min_window)
+
+
+def test_a_record_indexed_late_but_within_the_overlap_is_inside_the_next_window() -> None:
+    # Given a window read up to `end`, and a record timed a second before it that Mimecast indexes
+    # only later (up to the overlap late), after that window was read
+    end = (NOW - DLP.lag).replace(microsecond=0)
+    closed = close_window(DLP, WindowCursor(start=end - timedelta(minutes=3), end=end))
+    record_time = end - timedelta(seconds=1)
+    for late in (timedelta(seconds=30), DLP.overlap - timedelta(seconds=1)):
+        # When the next window opens after it became readable
+        opened = open_window(DLP, closed, record_time + late + DLP.lag + DLP.min_window)
+        assert opened is not None
+        window = opened[0]
+        # Then the record's time is inside it
+        assert window.start <= record_time < window.end  # type: ignore[operator]
+
+
+def test_tuning_sets_the_deployments_overlap_and_a_minimum_no_longer_than_the_poll() -> None:
+    tuned_dlp = tuned(DLP, timedelta(minutes=3), timedelta(seconds=2))
+    assert (tuned_dlp.overlap, tuned_dlp.min_window) == (timedelta(minutes=3), timedelta(seconds=2))
+    assert tuned(DLP, timedelta(minutes=3), timedelta(minutes=5)).min_window == DLP.min_window
+    # SIEM (batch files, streaming pages) keeps its own rules
+    assert tuned(SIEM_STREAMING, timedelta(minutes=3), timedelta(seconds=2)) == SIEM_STREAMING
+    assert tuned(SIEM_BATCH, timedelta(minutes=3), timedelta(seconds=2)) == SIEM_BATCH
+
+
+@pytest.mark.parametrize("overlap", [timedelta(0), timedelta(hours=13)])
+def test_an_overlap_that_would_stop_windows_moving_is_refused_with_its_reason(overlap: timedelta) -> None:
+    with pytest.raises(ValueError, match="window overlap must be more than 0 and at most half"):
+        tuned(DLP, overlap, timedelta(minutes=5))
