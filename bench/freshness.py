@@ -60,6 +60,7 @@ class Row:
     mode: str
     delivered: tuple[float, ...]
     missing: tuple[float, ...]
+    duplicated: int = 0  # copies beyond the first, of every record of the collection in the run
 
     @property
     def records(self) -> int:
@@ -102,6 +103,13 @@ def targets(result: Freshness) -> list[Target]:
             f"Freshness {row.collection}{f' ({row.mode})' if row.mode else ''} p99 <= {TARGET_SECONDS:.0f} s"
         )
         found.append(Target(name, figure, met))
+        found.append(
+            Target(
+                f"Freshness {row.collection}{f' ({row.mode})' if row.mode else ''}: none duplicated",
+                f"{row.duplicated} duplicated",
+                row.duplicated == 0,
+            )
+        )
     return found
 
 
@@ -115,6 +123,7 @@ class Watch:
         self.available: dict[tuple[str, str], float] = {}  # (collection, id) -> last poll without it
         self.backlog: set[tuple[str, str]] = set()  # listed at the first poll: not counted
         self.arrived: dict[tuple[str, str, str], float] = {}  # (source, collection, id) -> file mtime
+        self.copies: dict[tuple[str, str, str], int] = {}  # (source, collection, id) -> lines holding it
         self._files: set[Path] = set()
         self._last_poll: float | None = None
 
@@ -146,6 +155,7 @@ class Watch:
                     item = json.loads(line)
                     key = (source, collection, truth_key(collection, item.get("message", item)))
                     self.arrived[key] = min(written, self.arrived.get(key, written))
+                    self.copies[key] = self.copies.get(key, 0) + 1
 
     def row(self, source: str, collection: str, mode: str, counted: tuple[float, float], end: float) -> Row:
         delivered, missing = [], []
@@ -157,7 +167,12 @@ class Watch:
                 missing.append(end - available)
             else:
                 delivered.append(max(arrived - available, 0.0))
-        return Row(collection, mode, tuple(delivered), tuple(missing))
+        duplicated = sum(
+            n - 1
+            for (src, name, _), n in self.copies.items()
+            if (src, name) == (source, collection) and n > 1
+        )
+        return Row(collection, mode, tuple(delivered), tuple(missing), duplicated)
 
 
 def create(deployment: Deployment, collector: str, name: str, client: tuple[str, str], **config: Any) -> Any:
@@ -243,6 +258,7 @@ def run(directory: Path, minutes: float = MINUTES, settings: dict[str, str] | No
         label = f"{row.collection}{f' ({row.mode})' if row.mode else ''}"
         print(
             f"  {label:<18} {row.records:>5} records  p50 {shown(p50, p50_bound):>6} s  "
-            f"p99 {shown(p99, p99_bound):>6} s  (still missing at the end: {len(row.missing)})"
+            f"p99 {shown(p99, p99_bound):>6} s  (still missing at the end: {len(row.missing)}, "
+            f"duplicated: {row.duplicated})"
         )
     return result
