@@ -128,6 +128,9 @@ class Deployment:
                         "clientID": CLIENT_ID,
                         "clientSecret": CLIENT_SECRET,
                         "dataCollection": list(COLLECTIONS),
+                        # SIEM from its batch files, as the plain loop reads it (`auto` would stream
+                        # the backlog's last 90 minutes: another endpoint, another record shape)
+                        "siemMode": "batch",
                     },
                     "schemaRef": {"type": "Mimecast"},
                     "sourceType": "Universal",
