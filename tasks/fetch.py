@@ -83,8 +83,7 @@ class Fetch:
         svc, unit, now = self.svc, self.unit, self.svc.clock.now()
         settings = svc.settings
         svc.coordination.schedule(unit.id, now.timestamp() + settings.stream_hold_seconds)
-        overlap, poll = settings.window_overlap_seconds, settings.poll_interval_seconds
-        spec = windows.tuned(self.spec, timedelta(seconds=overlap), timedelta(seconds=poll))
+        spec = self._tuned(self.spec)
         checkpoint = svc.coordination.checkpoint(unit.id)
         if unit.is_child and checkpoint.cursor is None:
             svc.coordination.drop_child(unit.id)  # finished (or dropped) already
@@ -96,7 +95,7 @@ class Fetch:
             planned = siem_mode.plan(self.work, source, lease, stored, version, asked)
             if planned is None:
                 return None
-            self.spec = spec = planned.spec
+            self.spec = spec = self._tuned(planned.spec)
             stored, version = planned.cursor, planned.version
         if self.work.throttled(source, spec.path):
             return None
@@ -223,6 +222,10 @@ class Fetch:
 
     def _later(self) -> None:
         self.svc.coordination.schedule(self.unit.id, self.work.now + self.svc.settings.poll_interval_seconds)
+
+    def _tuned(self, spec: StreamSpec) -> StreamSpec:
+        overlap, poll = self.svc.settings.window_overlap_seconds, self.svc.settings.poll_interval_seconds
+        return windows.tuned(spec, timedelta(seconds=overlap), timedelta(seconds=poll))
 
     def _bound(self) -> int:
         return self.svc.settings.max_in_flight_per_source

@@ -231,8 +231,11 @@ TUNED = frozenset({PagingKind.ENVELOPE, PagingKind.FEED})
 def tuned(spec: StreamSpec, overlap: timedelta, poll: timedelta) -> StreamSpec:
     """A windowed `/api` spec with the deployment's overlap (`WINDOW_OVERLAP_SECONDS`), opening a new
     window once the present has moved on a poll interval (or the spec's `min_window`, if shorter).
-    Pure. Other specs come back as they are. ValueError when the overlap would stop windows moving.
+    SIEM streaming keeps its own overlap and takes the poll's window. Pure. Other specs come back as
+    they are. ValueError when the overlap would stop windows moving.
     """
+    if spec.paging is PagingKind.STREAMING:  # its own overlap (`STREAMING_OVERLAP`), the poll's window
+        return replace(spec, min_window=_min_window(spec, poll))
     if spec.paging not in TUNED:
         return spec
     if overlap <= timedelta(0) or overlap * 2 > spec.max_window:
@@ -240,4 +243,8 @@ def tuned(spec: StreamSpec, overlap: timedelta, poll: timedelta) -> StreamSpec:
             f"the window overlap must be more than 0 and at most half of {spec.name}'s longest "
             f"window ({span(spec.max_window)}), got {overlap.total_seconds():g} seconds"
         )
-    return replace(spec, overlap=overlap, min_window=max(min(spec.min_window, poll), timedelta(seconds=1)))
+    return replace(spec, overlap=overlap, min_window=_min_window(spec, poll))
+
+
+def _min_window(spec: StreamSpec, poll: timedelta) -> timedelta:
+    return max(min(spec.min_window, poll), timedelta(seconds=1))

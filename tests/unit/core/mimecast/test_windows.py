@@ -345,8 +345,10 @@ def test_tuning_sets_the_deployments_overlap_and_a_minimum_no_longer_than_the_po
     tuned_dlp = tuned(DLP, timedelta(minutes=3), timedelta(seconds=2))
     assert (tuned_dlp.overlap, tuned_dlp.min_window) == (timedelta(minutes=3), timedelta(seconds=2))
     assert tuned(DLP, timedelta(minutes=3), timedelta(minutes=5)).min_window == DLP.min_window
-    # SIEM (batch files, streaming pages) keeps its own rules
-    assert tuned(SIEM_STREAMING, timedelta(minutes=3), timedelta(seconds=2)) == SIEM_STREAMING
+    # SIEM streaming keeps its own overlap and opens a window each poll; batch files keep their rules
+    streaming = tuned(SIEM_STREAMING, timedelta(minutes=3), timedelta(seconds=2))
+    assert (streaming.overlap, streaming.min_window) == (SIEM_STREAMING.overlap, timedelta(seconds=2))
+    assert streaming.lag == timedelta(seconds=5)
     assert tuned(SIEM_BATCH, timedelta(minutes=3), timedelta(seconds=2)) == SIEM_BATCH
 
 
