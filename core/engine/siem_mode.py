@@ -38,7 +38,8 @@ from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
-from core.lifecycle.health import HealthEvent, ResourceIdentity, Severity, Status
+from core.lifecycle import health
+from core.lifecycle.health import HealthEvent, ResourceIdentity
 from core.mimecast import paging, windows
 from core.mimecast.streams import SIEM_BATCH, SIEM_STREAMING, StreamSpec
 from core.models import BatchCursor, Cursor, Handover, SiemMode, WindowCursor
@@ -266,15 +267,5 @@ def fallback_event(
 ) -> HealthEvent:
     """A Warning: the SIEM stream went back to batch files because streaming could not keep up
     within its quota. Nothing is lost; one stays open per source (refreshed by the next)."""
-    already = open_events.get(FALLBACK_EVENT)
-    return HealthEvent(
-        event_id=already.event_id if already is not None else new_id,
-        event_name=FALLBACK_EVENT,
-        status=Status.UNHEALTHY,
-        severity=Severity.WARNING,
-        time=now,
-        tracker_id=FALLBACK_EVENT,
-        title="SIEM streaming fell back to batch files",
-        description=description,
-        resource=resource,
-    )
+    title = "SIEM streaming fell back to batch files"
+    return health.standing_warning(FALLBACK_EVENT, title, description, resource, now, new_id, open_events)

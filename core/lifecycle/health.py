@@ -195,15 +195,31 @@ def gap(
 ) -> HealthEvent:
     """A Warning that names what can no longer be collected; collection goes on after it. One stays
     open per source (refreshed by the next gap), and recovery from errors leaves it open."""
-    already = open_events.get(GAP_EVENT)
+    title = "Data no longer available from Mimecast"
+    return standing_warning(
+        GAP_EVENT, title, f"not collected: {what} ({reason})", resource, now, new_id, open_events
+    )
+
+
+def standing_warning(
+    name: str,
+    title: str,
+    description: str,
+    resource: ResourceIdentity,
+    now: datetime,
+    new_id: str,
+    open_events: Mapping[str, HealthEvent],
+) -> HealthEvent:
+    """A Warning of which one stays open per source under `name`: a new one refreshes it (same id)."""
+    already = open_events.get(name)
     return HealthEvent(
         event_id=already.event_id if already is not None else new_id,
-        event_name=GAP_EVENT,
+        event_name=name,
         status=Status.UNHEALTHY,
         severity=Severity.WARNING,
         time=now,
-        tracker_id=GAP_EVENT,
-        title="Data no longer available from Mimecast",
-        description=f"not collected: {what} ({reason})",
+        tracker_id=name,
+        title=title,
+        description=description,
         resource=resource,
     )
