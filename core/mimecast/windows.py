@@ -175,10 +175,10 @@ def open_window(
     """
     if cursor.end is not None:
         return cursor, None
-    start, gap = _second(cursor.start), reach_gap(spec, cursor.start, now)
-    if gap is not None:
-        reach = _reach(spec, now)
-        assert reach is not None
+    # What was read before (the overlap read again) is not lost: a gap counts from how far the
+    # stream had read; the window starts inside the reach all the same.
+    start, gap, reach = _second(cursor.start), reach_gap(spec, cursor.reached, now), _reach(spec, now)
+    if reach is not None and spec.max_lookback is not None and start < reach:
         start = reach
     end = _second(min(now - spec.lag, start + spec.max_window))
     until = _second(cursor.until) if cursor.until is not None else None
