@@ -41,7 +41,7 @@ def test_records_indexed_late_reach_the_destination_exactly_once(tmp_path: Path)
         time.sleep(LATE_SECONDS + 1)
         expected = {c: set(sim.truth(c, until=until)) for c in COLLECTIONS}
         indexed_late = {c: expected[c] - indexed_then[c] for c in COLLECTIONS}
-        assert all(len(ids) >= 3 for ids in indexed_late.values()), indexed_late
+        assert all(indexed_late.values()), indexed_late  # the scenario happened (how many: random)
         # Then every one of them reaches the destination, and no record arrives twice
         deadline = time.monotonic() + 60
         while missing(delivered := deployment.delivered(), expected):

