@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from celery import shared_task
 
-from core.engine import fanout
+from core.engine import fanout, pins
 from core.engine.decisions import Next, after_listing, outgoing, quarantine_entry, take
 from core.engine.messages import PageMessage
 from core.engine.siem_mode import listed
@@ -29,7 +29,7 @@ from core.mimecast.pacing import Paced
 from core.mimecast.streams import Collection, StreamSpec, spec_for
 from core.models import BatchCursor, Credentials, Cursor, WindowCursor, cursor_of_text, cursor_text
 from core.store import counters
-from core.store.coordination import Lease, StaleCommit
+from core.store.coordination import Lease, Pin, StaleCommit
 from core.store.sources import StoredSource
 from tasks import siem_mode
 from tasks.chains import FETCH, carried_on, start_chain, start_chains
@@ -124,15 +124,22 @@ class Fetch:
             # Fix the window first, so that a re-read of this checkpoint asks for the same page.
             cursor = opened[0]
             version = svc.coordination.commit(lease, version, cursor_text(cursor), now.timestamp())
-        return self._page(source, lease, spec, cursor, version)
+        return self._page(source, lease, spec, cursor, version, checkpoint.pin)
 
     def _page(
-        self, source: StoredSource, lease: Lease, spec: StreamSpec, cursor: Cursor, version: int
+        self,
+        source: StoredSource,
+        lease: Lease,
+        spec: StreamSpec,
+        cursor: Cursor,
+        version: int,
+        pin: Pin | None,
     ) -> PageMessage | None:
         svc, work = self.svc, self.work
+        pinned = pins.matching(pin, cursor_text(cursor))  # this page went to a forward that never committed
         pages = self._fetcher(source).pages(spec, cursor)
         try:
-            page = take(pages, svc.settings.max_records_per_chunk)
+            page = take(pages, svc.settings.max_records_per_chunk, pins.wanted(pinned))
         finally:
             pages.close()  # an open batch-file download ends now
         if page is None:
@@ -141,7 +148,10 @@ class Fetch:
         svc.counters.add(counters.PAGES_FETCHED, work.labels)
         for gap in page.gaps:
             work.gap(source, gap)
-        handed = svc.coordination.handoff(lease, svc.settings.lease_ttl_seconds)
+        outcome = pins.held(spec, page, pinned)
+        self._said(outcome)
+        page = outcome.page
+        handed = svc.coordination.handoff(lease, svc.settings.lease_ttl_seconds, pins.pin_of(page))
         if handed is None:
             raise StaleCommit("the lease lapsed before the page could be handed to forward")
         limit = svc.settings.quarantine_text_chars
@@ -160,6 +170,24 @@ class Fetch:
                 for q in page.quarantined
             ),
         )
+
+    def _said(self, outcome: pins.Held) -> None:
+        if outcome.missing:
+            log.warning(
+                "unit %s: %d record(s) of the page handed out before are gone from it; the %d still "
+                "there go out again under a new batch id (a copy of them may reach the destination)",
+                self.unit,
+                outcome.missing,
+                len(outcome.page.records),
+            )
+        if outcome.extra:
+            log.info(
+                "unit %s: the page handed out before goes out again as it was (%d record(s)); "
+                "%d record(s) Mimecast added to it since follow as the next batch",
+                self.unit,
+                len(outcome.page.records),
+                outcome.extra,
+            )
 
     def _list(
         self, source: StoredSource, lease: Lease, spec: StreamSpec, cursor: BatchCursor, version: int

@@ -1,0 +1,99 @@
+"""The page pin, decided purely: what a fetch pins, and what a re-read of a pinned page hands out.
+
+Why: a forward writes its batch to the destination, then commits the checkpoint. A worker killed
+in between leaves the checkpoint where it was, and the page is read again. The batch id is
+deterministic (`decisions.batch_id`: unit, start cursor, record ids), so the same page makes the
+same batch and the destination writes it once. But a window's page can change between the two
+reads: Mimecast indexes a record late, inside the window (windows end 5 s before the present, so
+this is common). The re-read then holds other ids, its batch id differs, and what the killed
+worker wrote would come out twice.
+
+So a fetch pins the page it hands to its forward (`pin_of`; `Coordination.handoff` records it in
+the checkpoint, in the hand-off's own script), and the next commit clears it. A fetch that reads
+from the pinned start cursor (`wanted`) reads on until it has seen every pinned id, then hands out
+exactly the pinned records, in the pinned order (`held`): the same batch id as the first attempt.
+
+- Records in the re-read that are not pinned (new ones) must not be lost: the commit after the
+  pinned batch stays on the same page (start, window and page token unchanged) with the pinned
+  ids added to the cursor's remembered ids (`KnownIds`, by their record time, as `paging` would
+  remember them). The next fetch reads that page again, drops the pinned ids as delivered, and
+  hands out the new ones: a new start cursor text, hence a new batch, handed out once.
+- A pinned id missing from the re-read (Mimecast no longer returns that record) cannot be made
+  exactly once: the records still there go out in a batch of another id. The fetch logs it.
+- A pin whose start is not the cursor read from is stale (the unit moved on) and ignored.
+
+Only windowed pages are pinned: a SIEM batch file is immutable, so its re-read is the same page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from core.mimecast.records import record_time
+from core.mimecast.streams import Dedupe, StreamSpec
+from core.models import Page, Record, WindowCursor, cursor_text, digest
+from core.store.coordination import Pin
+
+
+def pin_of(page: Page) -> Pin | None:
+    """The pin of a page about to be handed to a forward: None for a page that is not a window's
+    (an immutable SIEM batch file) or holds no record (no batch is written)."""
+    if not isinstance(page.start, WindowCursor) or not page.records:
+        return None
+    return Pin(cursor_text(page.start), tuple(digest(record.id) for record in page.records))
+
+
+def matching(pin: Pin | None, start: str) -> Pin | None:
+    """The pin, if it was recorded for a page read from `start` (the cursor text about to be
+    read); None otherwise (no pin, or a stale one: the unit has moved on since)."""
+    return pin if pin is not None and pin.ids and pin.start == start else None
+
+
+def wanted(pin: Pin | None) -> frozenset[str]:
+    """The id digests a re-read must see before its batch may end (`decisions.take`)."""
+    return frozenset(pin.ids) if pin is not None else frozenset()
+
+
+@dataclass(frozen=True)
+class Held:
+    """What a fetch hands out: the page (its records and the cursor to commit after them), how
+    many pinned records it no longer found, and how many new ones wait for the next batch."""
+
+    page: Page
+    missing: int = 0
+    extra: int = 0
+
+
+def held(spec: StreamSpec, page: Page, pin: Pin | None) -> Held:
+    """The page to hand out, given the pin of its start (`matching`), if any.
+
+    Without a pin: the page as read. With one: the pinned records found, in the pinned order. If
+    nothing else came with them, the page's end is committed as usual; if new records came too,
+    the commit stays on the page's start with the pinned ids remembered, so that the next fetch
+    reads the page again and hands out only the new ones (`finished` is False: it follows at once).
+    """
+    if pin is None:
+        return Held(page)
+    assert isinstance(page.start, WindowCursor)  # only windowed pages are pinned (`pin_of`)
+    found = {digest(record.id): record for record in page.records}
+    pinned = frozenset(pin.ids)
+    kept = tuple(found[key] for key in pin.ids if key in found)
+    extra = [record for record in page.records if digest(record.id) not in pinned]
+    missing = len(pinned) - len(kept)
+    if not extra:
+        return Held(replace(page, records=kept), missing)
+    start = page.start
+    times = {digest(record.id): _remembered_at(spec, start, record) for record in kept}
+    again = replace(start, known=start.known.add(times, spec.known_cap)) if times else start
+    return Held(replace(page, records=kept, end=again, finished=False), missing, len(extra))
+
+
+def _remembered_at(spec: StreamSpec, cursor: WindowCursor, record: Record) -> int:
+    """The time to remember a delivered pinned id by: its record's time (so the window's close
+    forgets it once no later window can return it, as `paging` does), or the window's end for a
+    record without a readable time and for the hold list, which may list a record in any window."""
+    end = cursor.end if cursor.end is not None else cursor.start
+    time = record_time(spec, record.raw)
+    if time is None or spec.dedupe is Dedupe.LISTED:
+        return int(end.timestamp())
+    return int(time.timestamp())
