@@ -19,6 +19,7 @@ from celery import shared_task
 from core.engine import fanout, pins
 from core.engine.decisions import Next, after_listing, outgoing, quarantine_entry, take
 from core.engine.messages import PageMessage
+from core.engine.pins import Pin
 from core.engine.siem_mode import listed
 from core.errors import RateLimited, Refusal, SourceError
 from core.mimecast import paging, windows
@@ -29,7 +30,7 @@ from core.mimecast.pacing import Paced
 from core.mimecast.streams import Collection, StreamSpec, spec_for
 from core.models import BatchCursor, Credentials, Cursor, WindowCursor, cursor_of_text, cursor_text
 from core.store import counters
-from core.store.coordination import Lease, Pin, StaleCommit
+from core.store.coordination import Lease, StaleCommit
 from core.store.sources import StoredSource
 from tasks import siem_mode
 from tasks.chains import FETCH, carried_on, start_chain, start_chains

@@ -23,6 +23,13 @@ exactly the pinned records, in the pinned order (`held`): the same batch id as t
 - A pin whose start is not the cursor read from is stale (the unit moved on) and ignored.
 
 Only windowed pages are pinned: a SIEM batch file is immutable, so its re-read is the same page.
+A reset (a backfill) replaces the checkpoint and clears the pin; a plain restart keeps the
+checkpoint, and the pin with it, rightly: the page it names may already be at the destination.
+
+What it costs: the pin rides in the hand-off's script (no extra round trip), about 17 bytes per
+record (a 16-hex digest and a comma); the checkpoint read carries it only while a page is in
+flight or after a crash. The known-id memory is capped (`StreamSpec.known_cap`, oldest forgotten
+first): past the cap, a pinned id could be forgotten and handed out again (a repeat, never a loss).
 """
 
 from __future__ import annotations
@@ -32,7 +39,18 @@ from dataclasses import dataclass, replace
 from core.mimecast.records import record_time
 from core.mimecast.streams import Dedupe, StreamSpec
 from core.models import Page, Record, WindowCursor, cursor_text, digest
-from core.store.coordination import Pin
+
+
+@dataclass(frozen=True)
+class Pin:
+    """The page a fetch handed to its forward, recorded with the hand-off: the cursor text it was
+    read from (`start`) and the digests (`core.models.digest`) of its record ids, in batch order.
+    Until the next commit clears it, a re-read from `start` hands out exactly these records
+    (`held`). `Coordination.handoff` stores it in the unit's checkpoint; digests are 16 hex
+    characters, so `ids` is stored comma-joined."""
+
+    start: str
+    ids: tuple[str, ...]
 
 
 def pin_of(page: Page) -> Pin | None:

@@ -30,6 +30,7 @@ from typing import Any
 
 import redis
 
+from core.engine.pins import Pin
 from core.errors import FirstPartyGenericError
 from core.lifecycle.failures import EVERY_COLLECTION
 from core.store import keys
@@ -70,17 +71,6 @@ class Lease:
     unit: str
     token: str
     epoch: int
-
-
-@dataclass(frozen=True)
-class Pin:
-    """The page a fetch handed to its forward, recorded with the hand-off: the cursor text it was
-    read from (`start`) and the digests (`core.models.digest`) of its record ids, in batch order.
-    Until the next commit clears it, a re-read from `start` hands out exactly these records
-    (`core.engine.pins`). Digests are 16 hex characters, so `ids` is stored comma-joined."""
-
-    start: str
-    ids: tuple[str, ...]
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from core.engine.pins import Pin
 from core.lifecycle.failures import EVERY_COLLECTION
-from core.store.coordination import Checkpoint, Children, Lease, Pin, StaleCommit
+from core.store.coordination import Checkpoint, Children, Lease, StaleCommit
 
 _tokens = itertools.count(1)
 

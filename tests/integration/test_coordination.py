@@ -11,8 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
+from core.engine.pins import Pin
 from core.lifecycle.failures import EVERY_COLLECTION
-from core.store.coordination import Children, Coordination, Lease, Pin, StaleCommit
+from core.store.coordination import Children, Coordination, Lease, StaleCommit
 from core.store.memory import MemoryCoordination
 from tests.support.redis_server import RedisServer
 

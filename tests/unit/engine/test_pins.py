@@ -11,11 +11,12 @@ from typing import Any
 
 from core.engine import pins
 from core.engine.decisions import batch_id, take
+from core.engine.pins import Pin
 from core.engine.units import parse
 from core.mimecast import paging
 from core.mimecast.streams import AUDIT
 from core.models import Page, WindowCursor, cursor_of_text, cursor_text, digest
-from core.store.coordination import Lease, Pin
+from core.store.coordination import Lease
 from core.store.memory import MemoryCoordination
 
 START = datetime(2024, 6, 1, tzinfo=UTC)
