@@ -137,7 +137,7 @@ class Fetch:
         pin: Pin | None,
     ) -> PageMessage | None:
         svc, work = self.svc, self.work
-        pinned = pins.matching(pin, cursor_text(cursor))  # this page went to a forward that never committed
+        pinned = pins.matching(pin, cursor)  # this page went to a forward that never committed
         pages = self._fetcher(source).pages(spec, cursor)
         try:
             page = take(pages, svc.settings.max_records_per_chunk, pins.wanted(pinned))
@@ -152,7 +152,8 @@ class Fetch:
         outcome = pins.held(spec, page, pinned)
         self._said(outcome)
         page = outcome.page
-        handed = svc.coordination.handoff(lease, svc.settings.lease_ttl_seconds, pins.pin_of(page))
+        start = cursor_text(page.start)
+        handed = svc.coordination.handoff(lease, svc.settings.lease_ttl_seconds, pins.pin_of(page, start))
         if handed is None:
             raise StaleCommit("the lease lapsed before the page could be handed to forward")
         limit = svc.settings.quarantine_text_chars
@@ -161,7 +162,7 @@ class Fetch:
             lease_token=handed.token,
             epoch=handed.epoch,
             version=version,
-            start=cursor_text(page.start),
+            start=start,
             end=cursor_text(page.end),
             finished=page.finished,
             complete=fanout.complete(self.unit, page.end),

@@ -10,7 +10,7 @@ worker wrote would come out twice.
 
 So a fetch pins the page it hands to its forward (`pin_of`; `Coordination.handoff` records it in
 the checkpoint, in the hand-off's own script), and the next commit clears it. A fetch that reads
-from the pinned start cursor (`wanted`) reads on until it has seen every pinned id, then hands out
+from the pinned start cursor (`matching`, `wanted`) reads on until it has seen every pinned id, then hands out
 exactly the pinned records, in the pinned order (`held`): the same batch id as the first attempt.
 
 - Records in the re-read that are not pinned (new ones) must not be lost: the commit after the
@@ -27,9 +27,11 @@ A reset (a backfill) replaces the checkpoint and clears the pin; a plain restart
 checkpoint, and the pin with it, rightly: the page it names may already be at the destination.
 
 What it costs: the pin rides in the hand-off's script (no extra round trip), about 17 bytes per
-record (a 16-hex digest and a comma); the checkpoint read carries it only while a page is in
-flight or after a crash. The known-id memory is capped (`StreamSpec.known_cap`, oldest forgotten
-first): past the cap, a pinned id could be forgotten and handed out again (a repeat, never a loss).
+record (a 16-hex digest and a comma) and a digest of the start cursor, never the cursor text
+itself (it can hold thousands of remembered ids); the checkpoint read carries it only while a page
+is in flight or after a crash, and only then is the cursor's text digested to compare. The
+known-id memory is capped (`StreamSpec.known_cap`, oldest forgotten first): past the cap, a
+pinned id could be forgotten and handed out again (a repeat, never a loss).
 """
 
 from __future__ import annotations
@@ -38,33 +40,38 @@ from dataclasses import dataclass, replace
 
 from core.mimecast.records import record_time
 from core.mimecast.streams import Dedupe, StreamSpec
-from core.models import Page, Record, WindowCursor, cursor_text, digest
+from core.models import Cursor, Page, Record, WindowCursor, cursor_text, digest
 
 
 @dataclass(frozen=True)
 class Pin:
-    """The page a fetch handed to its forward, recorded with the hand-off: the cursor text it was
-    read from (`start`) and the digests (`core.models.digest`) of its record ids, in batch order.
-    Until the next commit clears it, a re-read from `start` hands out exactly these records
-    (`held`). `Coordination.handoff` stores it in the unit's checkpoint; digests are 16 hex
-    characters, so `ids` is stored comma-joined."""
+    """The page a fetch handed to its forward, recorded with the hand-off: a digest of the cursor
+    text it was read from (`start`; the text itself can be large: it carries the remembered ids)
+    and the digests of its record ids (`core.models.digest`), in batch order. Until the next commit
+    clears it, a re-read from that cursor hands out exactly these records (`held`).
+    `Coordination.handoff` stores it in the unit's checkpoint; digests are 16 hex characters, so
+    `ids` is stored comma-joined."""
 
     start: str
     ids: tuple[str, ...]
 
 
-def pin_of(page: Page) -> Pin | None:
-    """The pin of a page about to be handed to a forward: None for a page that is not a window's
-    (an immutable SIEM batch file) or holds no record (no batch is written)."""
+def pin_of(page: Page, start: str) -> Pin | None:
+    """The pin of a page about to be handed to a forward, `start` its start cursor's text (as the
+    batch id has it): None for a page that is not a window's (an immutable SIEM batch file) or
+    holds no record (no batch is written)."""
     if not isinstance(page.start, WindowCursor) or not page.records:
         return None
-    return Pin(cursor_text(page.start), tuple(digest(record.id) for record in page.records))
+    return Pin(digest(start), tuple(digest(record.id) for record in page.records))
 
 
-def matching(pin: Pin | None, start: str) -> Pin | None:
-    """The pin, if it was recorded for a page read from `start` (the cursor text about to be
-    read); None otherwise (no pin, or a stale one: the unit has moved on since)."""
-    return pin if pin is not None and pin.ids and pin.start == start else None
+def matching(pin: Pin | None, cursor: Cursor) -> Pin | None:
+    """The pin, if it was recorded for a page read from `cursor` (about to be read again); None
+    otherwise (no pin, or a stale one: the unit has moved on since). The cursor's text is made only
+    when there is a pin: after a crash, or while another forward holds the lease."""
+    if pin is None or not pin.ids or pin.start != digest(cursor_text(cursor)):
+        return None
+    return pin
 
 
 def wanted(pin: Pin | None) -> frozenset[str]:

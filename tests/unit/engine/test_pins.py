@@ -69,11 +69,11 @@ class Stream:
         assert checkpoint.cursor is not None
         cursor = cursor_of_text(checkpoint.cursor)
         assert isinstance(cursor, WindowCursor)
-        pinned = pins.matching(checkpoint.pin, cursor_text(cursor))
+        pinned = pins.matching(checkpoint.pin, cursor)
         page = take(pages(cursor, window), self.limit, pins.wanted(pinned))
         assert page is not None
         outcome = pins.held(AUDIT, page, pinned)
-        handed = self.store.handoff(lease, 30, pins.pin_of(outcome.page))
+        handed = self.store.handoff(lease, 30, pins.pin_of(outcome.page, cursor_text(outcome.page.start)))
         assert handed is not None
         return handed, checkpoint.version, outcome
 
@@ -188,17 +188,22 @@ def test_a_pinned_record_gone_from_the_page_is_counted_and_the_rest_go_out() -> 
 
 def test_a_pin_from_another_start_is_ignored() -> None:
     page = next(pages(WINDOW, [audit(2), audit(1)]))
-    stale = Pin(cursor_text(WindowCursor(start=START - timedelta(minutes=10))), (digest("a1"),))
+    here = pins.pin_of(page, cursor_text(WINDOW))
+    earlier = WindowCursor(start=START - timedelta(minutes=10), end=START)
+    stale = pins.pin_of(next(pages(earlier, [audit(1)])), cursor_text(earlier))
 
-    assert pins.matching(stale, cursor_text(WINDOW)) is None
-    assert pins.held(AUDIT, page, pins.matching(stale, cursor_text(WINDOW))).page == page
-    assert pins.matching(Pin(cursor_text(WINDOW), ()), cursor_text(WINDOW)) is None  # nothing pinned
+    assert pins.matching(here, WINDOW) == here
+    assert pins.matching(stale, WINDOW) is None
+    assert pins.held(AUDIT, page, pins.matching(stale, WINDOW)).page == page
+    assert pins.matching(Pin(digest(cursor_text(WINDOW)), ()), WINDOW) is None  # nothing pinned
 
 
-def test_only_a_window_page_with_records_is_pinned() -> None:
+def test_only_a_window_page_with_records_is_pinned_and_by_a_digest_of_its_start() -> None:
     page = next(pages(WINDOW, [audit(2), audit(1)]))
-    assert pins.pin_of(page) == Pin(cursor_text(WINDOW), (digest("a2"), digest("a1")))
-    assert pins.pin_of(next(pages(WINDOW, []))) is None
+    assert pins.pin_of(page, cursor_text(WINDOW)) == Pin(
+        digest(cursor_text(WINDOW)), (digest("a2"), digest("a1"))
+    )
+    assert pins.pin_of(next(pages(WINDOW, [])), cursor_text(WINDOW)) is None
 
 
 def test_take_reads_on_for_pinned_ids_no_further_than_the_overrun() -> None:
