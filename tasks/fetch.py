@@ -150,7 +150,8 @@ class Fetch:
         for gap in page.gaps:
             work.gap(source, gap)
         outcome = pins.held(spec, page, pinned)
-        self._said(outcome)
+        for level, text in pins.told(str(self.unit), outcome):
+            log.log(level, text)
         page = outcome.page
         start = cursor_text(page.start)
         handed = svc.coordination.handoff(lease, svc.settings.lease_ttl_seconds, pins.pin_of(page, start))
@@ -172,24 +173,6 @@ class Fetch:
                 for q in page.quarantined
             ),
         )
-
-    def _said(self, outcome: pins.Held) -> None:
-        if outcome.missing:
-            log.warning(
-                "unit %s: %d record(s) of the page handed out before are gone from it; the %d still "
-                "there go out again under a new batch id (a copy of them may reach the destination)",
-                self.unit,
-                outcome.missing,
-                len(outcome.page.records),
-            )
-        if outcome.extra:
-            log.info(
-                "unit %s: the page handed out before goes out again as it was (%d record(s)); "
-                "%d record(s) Mimecast added to it since follow as the next batch",
-                self.unit,
-                len(outcome.page.records),
-                outcome.extra,
-            )
 
     def _list(
         self, source: StoredSource, lease: Lease, spec: StreamSpec, cursor: BatchCursor, version: int

@@ -36,6 +36,7 @@ pinned id could be forgotten and handed out again (a repeat, never a loss).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 
 from core.mimecast.records import record_time
@@ -111,6 +112,31 @@ def held(spec: StreamSpec, page: Page, pin: Pin | None) -> Held:
     times = {digest(record.id): _remembered_at(spec, start, record) for record in kept}
     again = replace(start, known=start.known.add(times, spec.known_cap)) if times else start
     return Held(replace(page, records=kept, end=again, finished=False), missing, len(extra))
+
+
+def told(unit: str, outcome: Held) -> list[tuple[int, str]]:
+    """What the fetch logs of a pinned re-read (level, text): a warning when pinned records are
+    gone (those still there are written again: not exactly once), a note when new ones follow."""
+    lines = []
+    if outcome.missing:
+        lines.append(
+            (
+                logging.WARNING,
+                f"unit {unit}: {outcome.missing} record(s) of the page handed out before are gone from it; "
+                f"the {len(outcome.page.records)} still there go out again under a new batch id "
+                "(a copy of them may reach the destination)",
+            )
+        )
+    if outcome.extra:
+        lines.append(
+            (
+                logging.INFO,
+                f"unit {unit}: the page handed out before goes out again as it was "
+                f"({len(outcome.page.records)} record(s)); {outcome.extra} record(s) Mimecast added to it "
+                "since follow as the next batch",
+            )
+        )
+    return lines
 
 
 def _remembered_at(spec: StreamSpec, cursor: WindowCursor, record: Record) -> int:

@@ -5,6 +5,7 @@ Mimecast answers; the pin is kept by the in-memory twin of the coordination stor
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -110,6 +111,13 @@ def test_a_pinned_page_read_again_with_a_new_record_goes_out_as_before_and_the_n
     assert again == first  # the same batch: the destination's write is idempotent
     assert [record.id for record in outcome.page.records] == ["a3", "a2", "a1"]
     assert (outcome.extra, outcome.missing, outcome.page.finished) == (1, 0, False)
+    assert pins.told("s1:auditEvent", outcome) == [
+        (
+            logging.INFO,
+            "unit s1:auditEvent: the page handed out before goes out again as it was (3 record(s)); "
+            "1 record(s) Mimecast added to it since follow as the next batch",
+        )
+    ]
     end = outcome.page.end
     assert isinstance(end, WindowCursor)
     assert (end.start, end.end, end.page_token) == (WINDOW.start, WINDOW.end, WINDOW.page_token)
@@ -184,6 +192,7 @@ def test_a_pinned_record_gone_from_the_page_is_counted_and_the_rest_go_out() -> 
     assert [record.id for record in outcome.page.records] == ["a3", "a1"]
     assert again != first  # not exactly once: a3 and a1 are written a second time
     assert stream.delivered() == ["a1", "a1", "a2", "a3", "a3"]
+    assert [level for level, _ in pins.told("s1:auditEvent", outcome)] == [logging.WARNING]
 
 
 def test_a_pin_from_another_start_is_ignored() -> None:
