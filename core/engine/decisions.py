@@ -201,7 +201,9 @@ def take(pages: Iterable[Page], limit: int, wanted: frozenset[str] = frozenset()
 
     `wanted` holds the id digests of a pinned page read again (`core.engine.pins`): past `limit`,
     the batch goes on until it holds them all (records Mimecast added before them push them onto
-    a later page), up to `OVERRUN` times `limit` or the window's end.
+    a later page), up to `OVERRUN` times `limit` or the window's end. A pinned re-read that the
+    rate budget cuts short before it holds them all raises `Paced`: handing out part of the pinned
+    page would make another batch of records already written; the unit waits for the budget.
     """
     taken: Page | None = None
     lacking = set(wanted)
@@ -216,7 +218,7 @@ def take(pages: Iterable[Page], limit: int, wanted: frozenset[str] = frozenset()
             if size >= OVERRUN * limit or (size >= limit and _between_files(page) and not lacking):
                 break
     except Paced:
-        if taken is None:
+        if taken is None or lacking:
             raise
         # The rate budget paces the next call: the pages read so far go on; the next fetch waits.
     return taken

@@ -21,6 +21,8 @@ exactly the pinned records, in the pinned order (`held`): the same batch id as t
 - A pinned id missing from the re-read (Mimecast no longer returns that record) cannot be made
   exactly once: the records still there go out in a batch of another id. The fetch logs it.
 - A pin whose start is not the cursor read from is stale (the unit moved on) and ignored.
+- A re-read that the rate budget cuts short before it has seen every pinned id hands out nothing
+  (`decisions.take` raises `Paced`): the unit waits for the budget and reads the page again.
 
 Only windowed pages are pinned: a SIEM batch file is immutable, so its re-read is the same page.
 A reset (a backfill) replaces the checkpoint and clears the pin; a plain restart keeps the

@@ -10,11 +10,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from core.engine import pins
 from core.engine.decisions import batch_id, take
 from core.engine.pins import Pin
 from core.engine.units import parse
 from core.mimecast import paging
+from core.mimecast.pacing import Paced
 from core.mimecast.streams import AUDIT
 from core.models import Page, WindowCursor, cursor_of_text, cursor_text, digest
 from core.store.coordination import Lease
@@ -226,3 +229,19 @@ def test_take_reads_on_for_pinned_ids_no_further_than_the_overrun() -> None:
     found = take(pages(WINDOW, window), limit=2, wanted=frozenset({digest("a15")}))
     assert found is not None
     assert [record.id for record in found.records][-1] == "a15"
+
+
+def test_a_pinned_re_read_cut_short_by_the_rate_budget_waits_rather_than_hand_out_part_of_it() -> None:
+    window = [audit(n) for n in range(6, 0, -1)]
+
+    def paced_after_one_page() -> Iterator[Page]:
+        yield next(pages(WINDOW, window))
+        raise Paced("/api/audit/get-audit-events", until=10.0, waited=0.0)
+
+    with pytest.raises(Paced):
+        take(paced_after_one_page(), limit=10, wanted=frozenset({digest("a6"), digest("a3")}))
+    cut = take(paced_after_one_page(), limit=10, wanted=frozenset({digest("a6"), digest("a5")}))
+    assert cut is not None  # every pinned id read: the batch goes out
+    assert [record.id for record in cut.records] == ["a6", "a5"]
+    unpinned = take(paced_after_one_page(), limit=10)
+    assert unpinned is not None  # without a pin, the pages read so far go out as before
