@@ -16,9 +16,10 @@ from datetime import timedelta
 
 from celery import shared_task
 
-from core.engine import fanout
+from core.engine import fanout, pins
 from core.engine.decisions import Next, after_listing, outgoing, quarantine_entry, take
 from core.engine.messages import PageMessage
+from core.engine.pins import Pin
 from core.engine.siem_mode import listed
 from core.errors import RateLimited, Refusal, SourceError
 from core.mimecast import paging, windows
@@ -124,15 +125,22 @@ class Fetch:
             # Fix the window first, so that a re-read of this checkpoint asks for the same page.
             cursor = opened[0]
             version = svc.coordination.commit(lease, version, cursor_text(cursor), now.timestamp())
-        return self._page(source, lease, spec, cursor, version)
+        return self._page(source, lease, spec, cursor, version, checkpoint.pin)
 
     def _page(
-        self, source: StoredSource, lease: Lease, spec: StreamSpec, cursor: Cursor, version: int
+        self,
+        source: StoredSource,
+        lease: Lease,
+        spec: StreamSpec,
+        cursor: Cursor,
+        version: int,
+        pin: Pin | None,
     ) -> PageMessage | None:
         svc, work = self.svc, self.work
+        pinned = pins.matching(pin, cursor)  # this page went to a forward that never committed
         pages = self._fetcher(source).pages(spec, cursor)
         try:
-            page = take(pages, svc.settings.max_records_per_chunk)
+            page = take(pages, svc.settings.max_records_per_chunk, pins.wanted(pinned))
         finally:
             pages.close()  # an open batch-file download ends now
         if page is None:
@@ -141,7 +149,12 @@ class Fetch:
         svc.counters.add(counters.PAGES_FETCHED, work.labels)
         for gap in page.gaps:
             work.gap(source, gap)
-        handed = svc.coordination.handoff(lease, svc.settings.lease_ttl_seconds)
+        outcome = pins.held(spec, page, pinned)
+        for level, text in pins.told(str(self.unit), outcome):
+            log.log(level, text)
+        page = outcome.page
+        start = cursor_text(page.start)
+        handed = svc.coordination.handoff(lease, svc.settings.lease_ttl_seconds, pins.pin_of(page, start))
         if handed is None:
             raise StaleCommit("the lease lapsed before the page could be handed to forward")
         limit = svc.settings.quarantine_text_chars
@@ -150,7 +163,7 @@ class Fetch:
             lease_token=handed.token,
             epoch=handed.epoch,
             version=version,
-            start=cursor_text(page.start),
+            start=start,
             end=cursor_text(page.end),
             finished=page.finished,
             complete=fanout.complete(self.unit, page.end),

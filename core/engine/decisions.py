@@ -17,7 +17,7 @@ from core.engine.units import Unit
 from core.lifecycle.failures import halted
 from core.lifecycle.states import SourceStatus, State
 from core.mimecast.pacing import Paced
-from core.models import BatchCursor, Page, Record, WindowCursor
+from core.models import BatchCursor, Page, Record, WindowCursor, digest
 from core.processing.metadata import SourceMetadata
 from core.processing.rules import RuleSet
 from core.processing.rules import Verdict as RuleVerdict
@@ -190,7 +190,7 @@ def boundary(page: Page) -> bool:
     return not isinstance(page.start, BatchCursor) or page.start.files != page.end.files
 
 
-def take(pages: Iterable[Page], limit: int) -> Page | None:
+def take(pages: Iterable[Page], limit: int, wanted: frozenset[str] = frozenset()) -> Page | None:
     """Consecutive pages as one batch of about `limit` records, never past a boundary; None if
     there was no page. The caller closes the iterable (an open file download ends with it).
 
@@ -198,18 +198,27 @@ def take(pages: Iterable[Page], limit: int) -> Page | None:
     `limit`): a batch that stopped inside a file would make the next task download and gunzip the
     file again up to where this one stopped. When the rate budget paces a call (`Paced`) after a
     page, the batch ends there; before any page, `Paced` goes to the caller.
+
+    `wanted` holds the id digests of a pinned page read again (`core.engine.pins`): past `limit`,
+    the batch goes on until it holds them all (records Mimecast added before them push them onto
+    a later page), up to `OVERRUN` times `limit` or the window's end. A pinned re-read that the
+    rate budget cuts short before it holds them all raises `Paced`: handing out part of the pinned
+    page would make another batch of records already written; the unit waits for the budget.
     """
     taken: Page | None = None
+    lacking = set(wanted)
     try:
         for page in pages:
             taken = page if taken is None else joined(taken, page)
+            if lacking:
+                lacking.difference_update(digest(record.id) for record in page.records)
             if page.finished or boundary(page):
                 break
             size = len(taken.records)
-            if size >= limit and (_between_files(page) or size >= OVERRUN * limit):
+            if size >= OVERRUN * limit or (size >= limit and _between_files(page) and not lacking):
                 break
     except Paced:
-        if taken is None:
+        if taken is None or lacking:
             raise
         # The rate budget paces the next call: the pages read so far go on; the next fetch waits.
     return taken

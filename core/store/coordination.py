@@ -9,6 +9,7 @@ only by the scripts of this module:
 |---|---|---|---|
 | due set (ZSET, score = when due) | a unit polled twice at once; a unit forgotten after a lost chain | `claim_due` pushes each claimed unit `hold` ahead in the same script | a second dispatch finds nothing due; a lost chain comes due again after `hold` |
 | lease (`SET NX PX`, value = holder token) | two workers reading the same cursor | `acquire` in fetch; `handoff` moves it to the forward; `renew`/`release` only by the token's holder | a fetch that finds it taken exits quietly (the holder reschedules the unit) |
+| page pin (`pin_start`, `pin_ids` in the checkpoint hash) | a page read again after a crash between the destination's write and the commit, which Mimecast changed in between (a late record), going out as a new batch beside the first | `handoff` writes it with the lease, in the same script; every commit (`commit`, `adopt`), `finish` and `reset` clears it | the re-read hands out exactly the pinned records (same batch id: the destination's write is idempotent) and the new ones next (`core.engine.pins`) |
 | epoch (counter, +1 on every grant) | a worker whose lease lapsed committing after a newer holder read | every commit script compares it | `StaleCommit`: nothing is committed, the newer holder's page stands |
 | checkpoint version (in the checkpoint hash) | a commit from a page fetched before another commit (or a reset) moved the cursor | every commit script compares it | `StaleCommit`, as above |
 | children pending / running (ZSET, SET per source) | one source taking every worker; a child started twice; a child lost in a crash | `adopt` records children and moves the parent's cursor in one script; `pump` admits children only while running < bound; `finish` frees a slot and admits the next in one script | nothing to lose: a child is in pending, or in running and the due set, at every moment |
@@ -29,6 +30,7 @@ from typing import Any
 
 import redis
 
+from core.engine.pins import Pin
 from core.errors import FirstPartyGenericError
 from core.lifecycle.failures import EVERY_COLLECTION
 from core.store import keys
@@ -73,11 +75,13 @@ class Lease:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """The unit's committed cursor (opaque JSON text, None before the first commit) and version."""
+    """The unit's committed cursor (opaque JSON text, None before the first commit) and version;
+    `pin` is the page handed to a forward since the last commit, if any."""
 
     cursor: str | None
     version: int
     committed_at: float | None
+    pin: Pin | None = None
 
 
 @dataclass(frozen=True)
@@ -155,11 +159,19 @@ class Coordination:
             )
         return Lease(unit, token, epoch) if epoch else None
 
-    def handoff(self, lease: Lease, ttl_seconds: float) -> Lease | None:
-        """The same lease under a new holder token (fetch hands it to its forward); None if lapsed."""
+    def handoff(self, lease: Lease, ttl_seconds: float, pin: Pin | None = None) -> Lease | None:
+        """The same lease under a new holder token (fetch hands it to its forward); None if lapsed.
+
+        With `pin`, the page being handed over is recorded in the unit's checkpoint in the same
+        script (no extra round trip), so that a re-read after a crash hands out the same batch;
+        only over an existing checkpoint (a windowed page always has one: its window was committed
+        open before it was read)."""
         token = secrets.token_hex(8)
+        args: list[Any] = [lease.token, token, _ms(ttl_seconds)]
+        if pin is not None:
+            args += [pin.start, ",".join(pin.ids)]
         with redis_failures("lease hand-off"):
-            moved = self._handoff(keys=[keys.lease(lease.unit)], args=[lease.token, token, _ms(ttl_seconds)])
+            moved = self._handoff(keys=[keys.lease(lease.unit), keys.checkpoint(lease.unit)], args=args)
         return Lease(lease.unit, token, lease.epoch) if moved else None
 
     def renew(self, lease: Lease, ttl_seconds: float) -> bool:
@@ -180,8 +192,10 @@ class Coordination:
             raw = self._redis.hgetall(keys.checkpoint(unit))
         fields = {_text(key): _text(value) for key, value in raw.items()}
         committed = fields.get("committed_at")
+        start, ids = fields.get("pin_start"), fields.get("pin_ids")
+        pin = Pin(start, tuple(ids.split(",")) if ids else ()) if start is not None else None
         return Checkpoint(
-            fields.get("cursor"), int(fields.get("version", 0)), float(committed) if committed else None
+            fields.get("cursor"), int(fields.get("version", 0)), float(committed) if committed else None, pin
         )
 
     def exists(self, unit: str) -> bool:
@@ -331,7 +345,8 @@ class Coordination:
 
     def reset(self, stream: str, cursor: str | None) -> None:
         """Replace a stream's checkpoint outright (a backfill) and drop its children; every epoch
-        moves on, so work in flight on the stream or its children can no longer commit."""
+        moves on, so work in flight on the stream or its children can no longer commit. The pin
+        goes too: the new cursor is read afresh."""
         source_id = _source_of(stream)
         pending, running = self._children_of(source_id)
         parked = self.parked(source_id)
@@ -343,6 +358,7 @@ class Coordination:
                 pipe.delete(keys.checkpoint(stream))
             else:
                 pipe.hset(keys.checkpoint(stream), mapping={"cursor": cursor})
+                pipe.hdel(keys.checkpoint(stream), "pin_start", "pin_ids")
                 pipe.hincrby(keys.checkpoint(stream), "version", 1)
             for unit in doomed:
                 pipe.zrem(keys.source_children_pending(source_id), unit)

@@ -21,9 +21,14 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+# KEYS: lease, checkpoint. ARGV: holder token, new token, ttl (ms), then optionally the page pin
+# (start cursor text, comma-joined id digests), written only over an existing checkpoint.
 HANDOFF = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
     redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+    if ARGV[4] and redis.call('EXISTS', KEYS[2]) == 1 then
+        redis.call('HSET', KEYS[2], 'pin_start', ARGV[4], 'pin_ids', ARGV[5])
+    end
     return 1
 end
 return 0
@@ -62,11 +67,13 @@ local function pump(pending, running, due, bound, at)
     return admitted
 end
 """
-# KEYS: checkpoint, epoch. ARGV: epoch, expected version, cursor, committed at.
+# KEYS: checkpoint, epoch. ARGV: epoch, expected version, cursor, committed at. A commit clears
+# the page pin: the page it named is delivered (or the cursor moved past it).
 COMMIT = (
     FENCE
     + """
 redis.call('HSET', KEYS[1], 'cursor', ARGV[3], 'version', version + 1, 'committed_at', ARGV[4])
+redis.call('HDEL', KEYS[1], 'pin_start', 'pin_ids')
 return {version + 1}
 """
 )
@@ -78,6 +85,7 @@ ADOPT = (
     + PUMP_BODY
     + """
 redis.call('HSET', KEYS[1], 'cursor', ARGV[3], 'version', version + 1, 'committed_at', ARGV[4])
+redis.call('HDEL', KEYS[1], 'pin_start', 'pin_ids')
 local order = tonumber(ARGV[6])
 for i = 8, #ARGV, 2 do
     local checkpoint = KEYS[6 + (i - 8) / 2]

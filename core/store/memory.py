@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from core.engine.pins import Pin
 from core.lifecycle.failures import EVERY_COLLECTION
 from core.store.coordination import Checkpoint, Children, Lease, StaleCommit
 
@@ -27,6 +28,7 @@ class _Checkpoint:
     cursor: str | None
     version: int
     committed_at: float | None = None
+    pin: Pin | None = None
 
 
 @dataclass
@@ -92,12 +94,15 @@ class MemoryCoordination:
             self.epochs[unit] = self.epochs.get(unit, 0) + 1
             return Lease(unit, token, self.epochs[unit])
 
-    def handoff(self, lease: Lease, ttl_seconds: float) -> Lease | None:
+    def handoff(self, lease: Lease, ttl_seconds: float, pin: Pin | None = None) -> Lease | None:
         with self._lock:
             if self._holder(lease.unit) != lease.token:
                 return None
             token = f"t{next(_tokens)}"
             self.leases[lease.unit] = (token, time.monotonic() + ttl_seconds)
+            found = self.checkpoints.get(lease.unit)
+            if pin is not None and found is not None:
+                found.pin = pin
             return Lease(lease.unit, token, lease.epoch)
 
     def renew(self, lease: Lease, ttl_seconds: float) -> bool:
@@ -126,7 +131,7 @@ class MemoryCoordination:
         found = self.checkpoints.get(unit)
         if found is None:
             return Checkpoint(None, 0, None)
-        return Checkpoint(found.cursor, found.version, found.committed_at)
+        return Checkpoint(found.cursor, found.version, found.committed_at, found.pin)
 
     def exists(self, unit: str) -> bool:
         return unit in self.checkpoints

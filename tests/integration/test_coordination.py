@@ -11,8 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
+from core.engine.pins import Pin
 from core.lifecycle.failures import EVERY_COLLECTION
-from core.store.coordination import Children, Coordination, StaleCommit
+from core.store.coordination import Children, Coordination, Lease, StaleCommit
 from core.store.memory import MemoryCoordination
 from tests.support.redis_server import RedisServer
 
@@ -152,6 +153,61 @@ def test_fetch_hands_its_lease_to_forward_and_can_no_longer_release_it(store: St
     store.release(forwarding)
     assert not store.held("s1:dlp")
     assert store.handoff(fetched, ttl_seconds=30) is None  # a lapsed lease cannot be handed on
+
+
+PIN = Pin('{"start": "w1"}', ("0123456789abcdef", "fedcba9876543210"))
+
+
+def pinned_handoff(store: Store, unit: str) -> tuple[int, Lease]:
+    """A window committed open, then its page handed to a forward with its pin; (version, lease)."""
+    fetched = store.acquire(unit, ttl_seconds=30)
+    assert fetched is not None
+    version = store.commit(fetched, expected_version=0, cursor=PIN.start, now=1.0)
+    forwarding = store.handoff(fetched, ttl_seconds=30, pin=PIN)
+    assert forwarding is not None
+    return version, forwarding
+
+
+def test_the_hand_off_pins_the_page_and_the_commit_after_it_clears_the_pin(store: Store) -> None:
+    version, forwarding = pinned_handoff(store, "s1:dlp")
+
+    pinned = store.checkpoint("s1:dlp")
+    assert pinned.pin == PIN
+    assert (pinned.cursor, pinned.version) == (PIN.start, version)  # the pin moves no version
+
+    store.commit(forwarding, expected_version=version, cursor='{"start": "w2"}', now=2.0)
+    assert store.checkpoint("s1:dlp").pin is None
+
+
+def test_a_hand_off_without_a_pin_or_whose_lease_lapsed_pins_nothing(store: Store) -> None:
+    fetched = store.acquire("s1:siem@f.1", ttl_seconds=30)
+    assert fetched is not None
+    store.commit(fetched, expected_version=0, cursor="file", now=1.0)
+    forwarding = store.handoff(fetched, ttl_seconds=30)  # a SIEM batch file: no pin
+    assert forwarding is not None
+    assert store.checkpoint("s1:siem@f.1").pin is None
+
+    assert store.handoff(fetched, ttl_seconds=30, pin=PIN) is None  # no longer the holder
+    assert store.checkpoint("s1:siem@f.1").pin is None
+
+    unborn = store.acquire("s1:audit", ttl_seconds=30)
+    assert unborn is not None
+    store.handoff(unborn, ttl_seconds=30, pin=PIN)  # no checkpoint yet: none is made for the pin
+    assert not store.exists("s1:audit")
+
+
+def test_a_reset_and_an_adoption_clear_the_pin(store: Store) -> None:
+    pinned_handoff(store, "s1:dlp")
+    store.reset("s1:dlp", '{"since": "2026-11-01"}')
+    assert store.checkpoint("s1:dlp").pin is None
+
+    pinned_handoff(store, "s1:auditEvent")
+    store.reset("s1:auditEvent", None)
+    assert store.checkpoint("s1:auditEvent").pin is None
+
+    version, forwarding = pinned_handoff(store, "s2:dlp")
+    store.adopt(forwarding, version, '{"start": "w9"}', [("s2:dlp@w.1", "sub")], now=3.0, bound=4)
+    assert store.checkpoint("s2:dlp").pin is None
 
 
 def children_of(count: int) -> list[tuple[str, str]]:

@@ -82,6 +82,9 @@ class Receiver:
         self._lock = threading.Lock()
         self._requests: list[ReceivedRequest] = []
         self._answers: deque[int] = deque()
+        self._stall_next = False
+        self._stalled: ReceivedRequest | None = None
+        self._released = threading.Event()
         self._server: CuttableServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -111,6 +114,7 @@ class Receiver:
         server, thread = self._server, self._thread
         if server is None or thread is None:
             return
+        self._released.set()
         server.shutdown()
         server.cut_connections()
         server.server_close()
@@ -125,6 +129,22 @@ class Receiver:
         """Answer the next `times` requests with `status` instead of 200 (they are still recorded)."""
         with self._lock:
             self._answers.extend([status] * times)
+
+    def stall(self) -> None:
+        """The next request carrying messages is recorded and accepted, but its answer waits until
+        `release()`: the destination holds the batch while its sender hangs (for a test to kill it
+        between the destination's write and its checkpoint commit)."""
+        with self._lock:
+            self._stall_next, self._stalled = True, None
+            self._released.clear()
+
+    def stalled(self) -> ReceivedRequest | None:
+        """The request held by `stall()`, once it arrived."""
+        with self._lock:
+            return self._stalled
+
+    def release(self) -> None:
+        self._released.set()
 
     def clear(self) -> None:
         with self._lock:
@@ -164,6 +184,11 @@ class Receiver:
     def _record(self, request: ReceivedRequest) -> None:
         with self._lock:
             self._requests.append(request)
+            held = self._stall_next and bool(request.lines)
+            if held:
+                self._stall_next, self._stalled = False, request
+        if held:
+            self._released.wait(timeout=60)
 
 
 class CuttableServer(ThreadingHTTPServer):
