@@ -285,10 +285,12 @@ def deploy(
         cleanup.callback(stop_all)
         cleanup.callback(deployment.client.close)
         server.start()
-        # The simulator, the API and each worker take seconds to be ready: started together.
-        together(sim.start, api.start, *(worker.start for worker in workers_made))
+        # Beat takes seconds to send its first `dispatch`: started first, so that it ticks by the
+        # time the test creates a source (a `dispatch` sent before a worker is ready expires).
         if scheduler is not None:
             scheduler.start()
+        # The simulator, the API and each worker take seconds to be ready: started together.
+        together(sim.start, api.start, *(worker.start for worker in workers_made))
         yield deployment
 
 
