@@ -35,8 +35,12 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy core simulator cli api worker tasks bench
 
+# The suite starts a few hundred Python processes (workers, APIs, simulators, the CLI): the
+# project's modules are compiled once here, for where PYTHONDONTWRITEBYTECODE keeps imports from
+# caching them. `--dist loadgroup` (pyproject) keeps a module's shared stack on one xdist worker.
 test: $(STAMP) lint types
 	$(call debian_packages,redis-server chromium docker-compose rsyslog:rsyslogd rsyslog-gnutls:-)
+	$(BIN)/python -m compileall -q core worker tasks api cli simulator tests
 	$(BIN)/pytest -n 2
 
 run: $(STAMP)

@@ -15,7 +15,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,6 +30,7 @@ from tests.support.receiver import Receiver
 from tests.support.redis_server import RedisServer
 from tests.support.simulator import CLIENT_ID, CLIENT_SECRET, SimulatorProcess
 from tests.support.stack import wait_for
+from tests.support.together import together
 
 COLLECTIONS = ("siem", "dlp", "auditEvent", "holdMessageList")
 ALL_COLLECTIONS = (
@@ -268,29 +268,33 @@ def deploy(
 ) -> Iterator[Deployment]:
     with ExitStack() as cleanup:
         server = RedisServer(directory / "redis")
-        server.start()
-        cleanup.callback(server.stop)
         sim = SimulatorProcess(directory, **{**SIMULATOR, **(simulator or {})})
-        sim.start()
-        cleanup.callback(sim.stop)
         out = directory / "destination"
         extra = {**FAST, "SINK_URL": sink_url or f"file://{out}", **(settings or {})}
         env = base_env(server.url, sim.url, **extra)
         api = ApiServer(directory, env)
         workers_made = [CeleryWorker(directory, env, name=f"w{index + 1}") for index in range(workers)]
-        with ThreadPoolExecutor(max_workers=workers + 1) as pool:  # each takes seconds to be ready
-            started = [pool.submit(api.start), *(pool.submit(worker.start) for worker in workers_made)]
-            for future in started:
-                future.result()
-        cleanup.callback(api.stop)
-        for worker in workers_made:
-            cleanup.callback(worker.stop)
         deployment = Deployment(directory, server, sim, api, env, out, workers=workers_made)
+        scheduler = CeleryBeat(directory, env) if beat else None
+        # Stopped together (each warm shutdown is a second or more), Redis last: a worker stopping
+        # hands its unacked message back to it. Workers a test added are stopped too.
+        cleanup.callback(server.stop)
+        started = list(workers_made)
+
+        def stop_all() -> None:
+            every_worker = {id(worker): worker for worker in [*started, *deployment.workers]}.values()
+            beat_stop = [scheduler.stop] if scheduler is not None else []
+            together(sim.stop, api.stop, *beat_stop, *(worker.stop for worker in every_worker))
+
+        cleanup.callback(stop_all)
         cleanup.callback(deployment.client.close)
-        if beat:
-            scheduler = CeleryBeat(directory, env)
+        server.start()
+        # Beat takes seconds to send its first `dispatch`: started first, so that it ticks by the
+        # time the test creates a source (a `dispatch` sent before a worker is ready expires).
+        if scheduler is not None:
             scheduler.start()
-            cleanup.callback(scheduler.stop)
+        # The simulator, the API and each worker take seconds to be ready: started together.
+        together(sim.start, api.start, *(worker.start for worker in workers_made))
         yield deployment
 
 

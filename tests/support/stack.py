@@ -19,6 +19,7 @@ from tests.support.api_server import ApiServer, RecordingClient
 from tests.support.celery_worker import CeleryWorker, base_env
 from tests.support.redis_server import RedisServer
 from tests.support.simulator import SimulatorProcess
+from tests.support.together import together
 
 PRODUCT_EXAMPLE_SECRET = "XXXgXXXXXXXxfkNsaXXXXo8VqkXXXixRf5VlnwcXXXXXchX"
 
@@ -62,23 +63,16 @@ class Stack:
 def running_stack(directory: Path, *, workers: int = 0, simulator: bool = False) -> Iterator[Stack]:
     with ExitStack() as cleanup:
         server = RedisServer(directory / "redis")
-        server.start()
-        cleanup.callback(server.stop)
-        sim = None
-        if simulator:
-            sim = SimulatorProcess(directory)
-            sim.start()
-            cleanup.callback(sim.stop)
+        sim = SimulatorProcess(directory) if simulator else None
         env = base_env(server.url, sim.url if sim is not None else None)
-        started = []
-        for index in range(workers):
-            worker = CeleryWorker(directory, env, name=f"w{index + 1}")
-            worker.start()
-            cleanup.callback(worker.stop)
-            started.append(worker)
+        started = [CeleryWorker(directory, env, name=f"w{index + 1}") for index in range(workers)]
         api = ApiServer(directory, env)
-        api.start()
-        cleanup.callback(api.stop)
+        others = [*([sim] if sim is not None else []), *started, api]
+        # Redis stops last: a worker stopping hands its unacked message back to it.
+        cleanup.callback(server.stop)
+        cleanup.callback(lambda: together(*(each.stop for each in others)))
+        server.start()
+        together(*(each.start for each in others))  # each takes a second or more to be ready
         stack = Stack(directory, server, api, sim, started)
         cleanup.callback(lambda: [client.close() for client in stack.clients])
         yield stack
