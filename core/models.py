@@ -158,6 +158,10 @@ class WindowCursor:
     # The end of the last window read. The next window starts an overlap before it (late-indexed
     # records are read again, the ids already handed out dropped) and opens once it reaches past it.
     read_to: datetime | None = None
+    # Which reset (backfill) the stream's cursors descend from: a reset's moment in ms, 0 before any.
+    # It is part of every cursor's text, hence of every batch id, so that a reset forwards records
+    # again even where its windows and pages come out exactly as before (the same start twice).
+    run: int = 0
 
     @property
     def reached(self) -> datetime:
@@ -213,6 +217,7 @@ class BatchCursor:
     # (streaming could not keep up within its quota).
     handover: Handover | None = None
     streaming_after: datetime | None = None
+    run: int = 0  # as WindowCursor.run
 
     @property
     def reading(self) -> str | None:
@@ -287,6 +292,7 @@ def cursor_to_json(cursor: Cursor) -> JsonObject:
             **({"since": cursor.since.isoformat()} if cursor.since is not None else {}),
             **({"edge": cursor.edge.isoformat()} if cursor.edge is not None else {}),
             **({"readTo": cursor.read_to.isoformat()} if cursor.read_to is not None else {}),
+            **({"run": cursor.run} if cursor.run else {}),
         }
     return {
         "kind": "batch",
@@ -299,6 +305,7 @@ def cursor_to_json(cursor: Cursor) -> JsonObject:
         "caughtUp": cursor.caught_up,
         "tokensSeen": list(cursor.tokens_seen),
         **_batch_modes(cursor),
+        **({"run": cursor.run} if cursor.run else {}),
     }
 
 
@@ -371,6 +378,7 @@ def cursor_from_json(data: JsonObject) -> Cursor:
             since=_parse_time(data.get("since")),
             edge=_parse_time(data.get("edge")),
             read_to=_parse_time(data.get("readTo")),
+            run=int(data.get("run", 0)),
         )
     if data["kind"] == "batch":
         start_date = data.get("startDate")
@@ -387,6 +395,7 @@ def cursor_from_json(data: JsonObject) -> Cursor:
             until=_parse_time(data.get("until")),
             handover=_handover_from(data.get("handover")),
             streaming_after=_parse_time(data.get("streamingAfter")),
+            run=int(data.get("run", 0)),
         )
     raise ValueError(f"unknown cursor kind {data['kind']!r}")
 

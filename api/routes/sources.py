@@ -157,6 +157,8 @@ def reset_source(
             and since.date() < cursor.start_date
         ):
             cursor = replace(cursor, start_date=since.date())
+        # A run of its own: its batches are new ones, even where pages come out as before.
+        cursor = replace(cursor, run=int(now.timestamp() * 1000))
         context.streams.reset(keys.stream_of(source_id, collection), dumps(cursor_to_json(cursor)))
     context.sources.restart(source_id, now, reason=f"reset to {body.startTime}")
     stored = context.sources.get(source_id)

@@ -47,6 +47,7 @@ def _files_cursor(origin: BatchCursor, keys: tuple[str, ...], line: int = 0) -> 
         caught_up=True,
         since=origin.since,  # the bounds of a switch between batch and streaming (`siem_mode`)
         until=origin.until,
+        run=origin.run,
     )
 
 
@@ -130,7 +131,8 @@ def split(
         high = min(low + width, boundary)
         # The first sub-window also remembers the ids the stream already handed out at its edge.
         known = cursor.known if low == start else KnownIds()
-        sub = WindowCursor(start=_before(spec, low, cursor.start), since=low, until=high, known=known)
+        start = _before(spec, low, cursor.start)
+        sub = WindowCursor(start=start, since=low, until=high, known=known, run=cursor.run)
         children.append(Child(window_child(stream, low), sub))
         low = high
     live = replace(

@@ -142,8 +142,8 @@ def edge_of(cursor: WindowCursor) -> datetime:
     return max(moment for moment in (cursor.edge, cursor.since, cursor.start) if moment is not None)
 
 
-def _to_batch(boundary: datetime, streaming_after: datetime | None = None) -> BatchCursor:
-    return BatchCursor(start_date=boundary.date(), since=boundary, streaming_after=streaming_after)
+def _to_batch(boundary: datetime, run: int, streaming_after: datetime | None = None) -> BatchCursor:
+    return BatchCursor(start_date=boundary.date(), since=boundary, streaming_after=streaming_after, run=run)
 
 
 def _from_streaming(
@@ -153,10 +153,15 @@ def _from_streaming(
         return Plan(Reading.STREAMING, cursor)  # an open window is read to its end first
     boundary = edge_of(cursor)
     if mode is SiemMode.BATCH:
-        return Plan(Reading.BATCH, _to_batch(boundary), True, note="siemMode batch: files from the edge on")
+        return Plan(
+            Reading.BATCH,
+            _to_batch(boundary, cursor.run),
+            True,
+            note="siemMode batch: files from the edge on",
+        )
     if boundary < now - limits.reach:
         note = "streaming fell behind its reach: batch files from its edge"
-        return Plan(Reading.BATCH, _to_batch(boundary), True, note=note)
+        return Plan(Reading.BATCH, _to_batch(boundary, cursor.run), True, note=note)
     paused = quota.paused_until
     if paused is not None and paused > now and paused - boundary > limits.behind:
         behind = windows.span(_second(paused) - _second(boundary))
@@ -166,7 +171,9 @@ def _from_streaming(
             f"reading batch files from {windows.format_time(SIEM_STREAMING.time_format, boundary)}, "
             f"streaming again after {windows.span(limits.hold)} once batch is caught up"
         )
-        return Plan(Reading.BATCH, _to_batch(boundary, _second(now + limits.hold)), True, warning=warning)
+        return Plan(
+            Reading.BATCH, _to_batch(boundary, cursor.run, _second(now + limits.hold)), True, warning=warning
+        )
     return Plan(Reading.STREAMING, cursor)
 
 
@@ -192,7 +199,7 @@ def _from_batch(mode: SiemMode, cursor: BatchCursor, now: datetime, limits: Limi
         return Plan(Reading.BATCH, cursor)
     if children > 0:
         return Plan(Reading.WAIT, cursor)
-    streaming = WindowCursor(start=handover.at, since=handover.at)
+    streaming = WindowCursor(start=handover.at, since=handover.at, run=cursor.run)
     return Plan(Reading.STREAMING, streaming, True, note="handed over to streaming")
 
 
@@ -215,6 +222,7 @@ def _undo(cursor: BatchCursor, handover: Handover) -> BatchCursor:
         start_date=None if handover.token else handover.start_date,
         since=handover.at,
         streaming_after=cursor.streaming_after,
+        run=cursor.run,
     )
 
 

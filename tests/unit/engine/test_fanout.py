@@ -4,15 +4,25 @@ sub-windows that own disjoint time ranges, and a child knows when it has nothing
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from core.engine import fanout
+from core.engine.decisions import batch_id
 from core.engine.units import Unit, file_child, parse, window_child
 from core.mimecast import paging
 from core.mimecast.streams import AUDIT, DLP, HOLD, SIEM_BATCH
-from core.models import BatchCursor, BatchFile, KnownIds, WindowCursor
+from core.models import (
+    BatchCursor,
+    BatchFile,
+    KnownIds,
+    WindowCursor,
+    cursor_from_json,
+    cursor_text,
+    cursor_to_json,
+)
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 SIEM = Unit("s1", "siem")
@@ -234,3 +244,25 @@ def test_a_live_stream_back_from_a_long_outage_splits_and_its_first_sub_window_k
     first = adoption.children[0].cursor
     assert isinstance(first, WindowCursor)
     assert (first.since, first.known) == (end - AUDIT.overlap, known)
+
+
+def test_a_resets_run_reaches_every_cursor_and_batch_id_so_the_same_pages_are_new_batches() -> None:
+    # Given the same backlog split twice: once as first collected, once after a reset (its own run)
+    start = NOW - timedelta(days=2)
+    first = fanout.split(AUDIT, AUDIT_STREAM, WindowCursor(start=start), NOW, HOUR, slots=8)
+    again = fanout.split(AUDIT, AUDIT_STREAM, WindowCursor(start=start, run=17), NOW, HOUR, slots=8)
+    assert first is not None
+    assert again is not None
+    # Then the sub-windows are the same, but each carries the run, in its stored form too
+    assert [child.unit for child in first.children] == [child.unit for child in again.children]
+    for before, after in zip(first.children, again.children, strict=True):
+        assert after.cursor.run == 17
+        assert after.cursor == replace(before.cursor, run=17)
+        assert cursor_from_json(cursor_to_json(after.cursor)) == after.cursor
+        # And a page read from the same place with the same records is another batch
+        ids = ("a", "b")
+        assert batch_id(before.unit, cursor_text(before.cursor), ids) != batch_id(
+            after.unit, cursor_text(after.cursor), ids
+        )
+    # A cursor from before any reset keeps its stored form (no `run` key)
+    assert "run" not in cursor_to_json(first.children[0].cursor)
