@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -56,6 +56,13 @@ class SimulatedTime(SystemClock):
 
     def time(self) -> float:
         return time.time() + self.offset
+
+
+@pytest.fixture
+def simulator(start_simulator: Callable[..., SimulatorProcess]) -> SimulatorProcess:
+    """A simulator of its own: the session's may have spent this client's quota on the route, or
+    stand at another moment, in an earlier test; these tests time calls against a fresh quota."""
+    return start_simulator()
 
 
 @pytest.fixture
