@@ -11,29 +11,24 @@ from __future__ import annotations
 
 import logging
 from contextlib import closing
-from dataclasses import replace
 from datetime import timedelta
 
 from celery import shared_task
 
 from core.engine import fanout, pins
-from core.engine.decisions import Next, after_listing, outgoing, quarantine_entry, take
+from core.engine.decisions import outgoing, quarantine_entry, take
 from core.engine.messages import PageMessage
 from core.engine.pins import Pin
-from core.engine.siem_mode import listed
 from core.errors import RateLimited, Refusal, SourceError
-from core.mimecast import paging, windows
-from core.mimecast.auth import Session, TokenFlow
-from core.mimecast.fetcher import Fetcher
-from core.mimecast.paced import PacedCaller
+from core.mimecast import windows
 from core.mimecast.pacing import Paced
 from core.mimecast.streams import Collection, StreamSpec, spec_for
-from core.models import BatchCursor, Credentials, Cursor, WindowCursor, cursor_of_text, cursor_text
+from core.models import BatchCursor, Cursor, WindowCursor, cursor_of_text, cursor_text
 from core.store import counters
 from core.store.coordination import Lease, StaleCommit
 from core.store.sources import StoredSource
-from tasks import siem_mode
-from tasks.chains import FETCH, carried_on, start_chain, start_chains
+from tasks import listing, siem_mode
+from tasks.chains import FETCH, carried_on, start_chains
 from tasks.effects import Work
 from tasks.forward import Forward
 from worker.wiring import services
@@ -102,7 +97,7 @@ class Fetch:
             return None
         cursor = stored if stored is not None else windows.initial_cursor(spec, now, collect_from=asked)
         if isinstance(cursor, BatchCursor) and not unit.is_child:
-            self._list(source, lease, spec, cursor, version)
+            listing.list_page(self.work, source, lease, spec, cursor, version)
             return None
         if isinstance(cursor, WindowCursor) and cursor.end is None:
             cursor, gap = windows.into_reach(spec, cursor, now)
@@ -111,7 +106,7 @@ class Fetch:
             if not unit.is_child and (
                 adoption := fanout.split(spec, unit, cursor, now, self._span(), self._bound())
             ):
-                version = self._adopt(lease, version, adoption)
+                version = listing.adopt(self.work, lease, version, adoption)
                 cursor = adoption.cursor
         if fanout.complete(unit, cursor):
             hold = settings.stream_hold_seconds
@@ -138,7 +133,7 @@ class Fetch:
     ) -> PageMessage | None:
         svc, work = self.svc, self.work
         pinned = pins.matching(pin, cursor)  # this page went to a forward that never committed
-        pages = self._fetcher(source).pages(spec, cursor)
+        pages = listing.fetcher(self.work, source).pages(spec, cursor)
         try:
             page = take(pages, svc.settings.max_records_per_chunk, pins.wanted(pinned))
         finally:
@@ -173,65 +168,6 @@ class Fetch:
                 for q in page.quarantined
             ),
         )
-
-    def _list(
-        self, source: StoredSource, lease: Lease, spec: StreamSpec, cursor: BatchCursor, version: int
-    ) -> None:
-        """One listing page of the SIEM stream: its files become children; list on or wait."""
-        svc, now = self.svc, self.svc.clock.now()
-        if moved := windows.batch_into_reach(spec, cursor, now):
-            # A reset asked for days Mimecast no longer lists: report them, then list from the reach.
-            cursor, lost = replace(cursor, start_date=moved[0].start_date), moved[1]  # bounds kept (siemMode)
-            self.work.gap(source, lost)
-            version = svc.coordination.commit(lease, version, cursor_text(cursor), now.timestamp())
-        adoption = fanout.files_in_progress(self.unit, cursor)
-        if adoption is None:
-            listing = self._fetcher(source).listing(spec, cursor)
-            adoption = fanout.files_of(self.unit, cursor, listing, svc.settings.child_bytes, self._bound())
-            adoption = replace(adoption, cursor=listed(adoption.cursor, now, siem_mode.limits(svc.settings)))
-            svc.counters.add(counters.PAGES_FETCHED, self.work.labels)
-        self._adopt(lease, version, adoption)
-        self.work.delivered(source)  # a listing recorded is progress: Collecting, or recovered
-        assert isinstance(adoption.cursor, BatchCursor)
-        waiting = svc.coordination.children(self.unit.source_id).pending
-        follow = after_listing(
-            paging.batch_finished(adoption.cursor),
-            waiting,
-            svc.settings.list_ahead_files,
-            now.timestamp(),
-            svc.settings.poll_interval_seconds,
-        )
-        if follow.next is Next.NOW:
-            svc.coordination.schedule(self.unit.id, now.timestamp() + svc.settings.stream_hold_seconds)
-            svc.coordination.release(lease)  # before the next fetch is queued, so that it can take it
-            start_chain(self.unit.id)
-        else:
-            svc.coordination.schedule(self.unit.id, follow.at)
-
-    def _adopt(self, lease: Lease, version: int, adoption: fanout.Adoption) -> int:
-        children = [(child.unit.id, cursor_text(child.cursor)) for child in adoption.children]
-        hold = self.svc.settings.stream_hold_seconds
-        version, admitted = self.svc.coordination.adopt(
-            lease, version, cursor_text(adoption.cursor), children, self.work.now, self._bound(), hold
-        )
-        if adoption.children:
-            log.info("unit %s handed out %d child unit(s)", self.unit, len(adoption.children))
-        start_chains(admitted)
-        return version
-
-    def _fetcher(self, source: StoredSource) -> Fetcher:
-        svc = self.svc
-        credentials = Credentials(source.config.client_id, svc.sources.secret(source.id))
-        caller = PacedCaller(
-            svc.mimecast,
-            svc.throttle,
-            svc.clock,
-            credentials.client_id,
-            share=svc.settings.rate_pace_share,
-            on_wait=self.work.waited,
-        )
-        session = Session(caller, TokenFlow(svc.tokens, svc.mimecast.request_token, svc.clock), credentials)
-        return Fetcher(session, svc.files, svc.clock, listings=svc.listings)
 
     def _later(self) -> None:
         self.svc.coordination.schedule(self.unit.id, self.work.now + self.svc.settings.poll_interval_seconds)
