@@ -15,7 +15,7 @@ from typing import Any
 import redis
 
 from core.models import CollectorConfig
-from core.store import keys
+from core.store import keys, listing
 from core.store.codec import dumps, fold, text
 from core.store.coordination import redis_failures
 from core.store.outcomes import NameTaken, NotFound, StaleVersion, UnknownReference
@@ -164,17 +164,8 @@ class CollectorStore:
         )
 
     def page(self, offset: int = 0, limit: int = 1000) -> list[StoredCollector]:
-        with redis_failures("collector listing"):
-            found = self._redis.zrange(keys.collectors(), offset, offset + limit - 1)
-        listed = []
-        for item in found:
-            if not isinstance(item, bytes | str):
-                continue
-            try:
-                listed.append(self.get(text(item)))
-            except NotFound:
-                continue
-        return listed
+        found = listing.ids_in(self._redis, keys.collectors(), offset, limit, "collector listing")
+        return listing.still_there(found, self.get)
 
     def update(
         self, collector_id: str, config: CollectorConfig, *, expected_version: int | None

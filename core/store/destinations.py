@@ -18,7 +18,7 @@ import redis
 
 from core.sinks.routing import Outcome
 from core.sinks.specs import JsonConfig, join_secrets, split_secrets
-from core.store import keys
+from core.store import keys, listing
 from core.store.codec import dumps, fold, text
 from core.store.coordination import redis_failures
 from core.store.counters import Counters
@@ -168,17 +168,8 @@ class DestinationStore:
         return self.get(text(found))
 
     def page(self, offset: int = 0, limit: int = 1000) -> list[StoredDestination]:
-        with redis_failures("destination listing"):
-            found = self._redis.zrange(keys.destinations(), offset, offset + limit - 1)
-        listed = []
-        for item in found:
-            if not isinstance(item, bytes | str):
-                continue
-            try:
-                listed.append(self.get(text(item)))
-            except NotFound:
-                continue
-        return listed
+        found = listing.ids_in(self._redis, keys.destinations(), offset, limit, "destination listing")
+        return listing.still_there(found, self.get)
 
     def secrets(self, destination_id: str) -> dict[str, str]:
         """The stored secret values ("a.b" -> value), for an update that sends masks back."""

@@ -27,7 +27,7 @@ from core.lifecycle.states import (
     status_to_json,
 )
 from core.models import SourceConfig
-from core.store import keys
+from core.store import keys, listing
 from core.store.codec import dumps, fold, text
 from core.store.coordination import redis_failures
 from core.store.outcomes import Busy, NameTaken, NotFound, StaleVersion
@@ -219,18 +219,10 @@ class SourceStore:
     def ids(self, collector_id: str | None = None, offset: int = 0, limit: int = 1000) -> list[str]:
         """Source ids in creation order: of one collector, or of all."""
         key = keys.collector_sources(collector_id) if collector_id is not None else keys.sources()
-        with redis_failures("source listing"):
-            found = self._redis.zrange(key, offset, offset + limit - 1)
-        return [text(item) for item in found if isinstance(item, bytes | str)]
+        return listing.ids_in(self._redis, key, offset, limit, "source listing")
 
     def page(self, collector_id: str, offset: int = 0, limit: int = 1000) -> list[StoredSource]:
-        listed = []
-        for source_id in self.ids(collector_id, offset, limit):
-            try:
-                listed.append(self.get(source_id))
-            except NotFound:
-                continue  # removed between the listing and the read
-        return listed
+        return listing.still_there(self.ids(collector_id, offset, limit), self.get)
 
     def secret(self, source_id: str) -> str:
         """The clear client secret, for the worker's token request only."""

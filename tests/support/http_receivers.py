@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import ssl
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -24,8 +23,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.ports import free_port
-from tests.support.receiver import CuttableServer
+from tests.support.loopback import CuttableServer, LoopbackServer
 from tests.support.tls import Authority
 
 Answer = tuple[int, dict[str, str], bytes]
@@ -40,49 +38,18 @@ class Seen:
     status: int
 
 
-class _Base:
+class _Base(LoopbackServer):
     """Start/stop on one port, scripted answers, every request recorded."""
 
     def __init__(self, tls: Authority | None = None) -> None:
-        self.port = free_port()
-        self.tls = tls
+        super().__init__(_Handler, tls=tls)
         self.lock = threading.Lock()
         self.seen: list[Seen] = []
         self._answers: deque[tuple[int, str | None]] = deque()
-        self._server: CuttableServer | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> Any:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        if self._server is not None:
-            return
-        self._server = CuttableServer(("127.0.0.1", self.port), _Handler, self)
-        if self.tls is not None:
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(self.tls.cert_file, self.tls.key_file)
-            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05})
-        self._thread.start()
-
-    def stop(self) -> None:
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
-            return
-        server.shutdown()
-        server.cut_connections()
-        server.server_close()
-        thread.join()
-        self._server = self._thread = None
 
     def answer(self, status: int, times: int = 1, retry_after: str | None = None) -> None:
         with self.lock:

@@ -13,18 +13,16 @@ code with `core/sinks`, so a misreading of the protocol cannot hide on both side
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import json
-import socket
 import threading
 from collections import deque
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote
 
-from tests.support.ports import free_port
+from tests.support.loopback import CuttableServer, LoopbackServer
 
 PATH = "/receiver/v1/http/test-token"
 _NAMED = {"_source": "x-sumo-name", "_sourceCategory": "x-sumo-category", "_collector": "x-sumo-host"}
@@ -74,52 +72,26 @@ class Delivered:
     record: Any
 
 
-class Receiver:
+class Receiver(LoopbackServer):
     """The destination. `url` is the collector URL; `delivered()` is what it holds, de-duplicated."""
 
     def __init__(self, port: int | None = None) -> None:
-        self.port = port if port is not None else free_port()
+        super().__init__(_Handler, port)
         self._lock = threading.Lock()
         self._requests: list[ReceivedRequest] = []
         self._answers: deque[int] = deque()
         self._stall_next = False
         self._stalled: ReceivedRequest | None = None
         self._released = threading.Event()
-        self._server: CuttableServer | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}{PATH}"
 
-    def __enter__(self) -> Receiver:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        """Listen (again) on the same port; what was recorded is kept."""
-        if self._server is not None:
-            return
-        self._server = CuttableServer(("127.0.0.1", self.port), _Handler, self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"receiver-{self.port}"
-        )
-        self._thread.start()
-
     def stop(self) -> None:
         """Stop listening and cut open connections: the destination is down until `start()`."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
-            return
         self._released.set()
-        server.shutdown()
-        server.cut_connections()
-        server.server_close()
-        thread.join()
-        self._server = self._thread = None
+        super().stop()
 
     @property
     def running(self) -> bool:
@@ -189,40 +161,6 @@ class Receiver:
                 self._stall_next, self._stalled = False, request
         if held:
             self._released.wait(timeout=60)
-
-
-class CuttableServer(ThreadingHTTPServer):
-    """A threaded HTTP server for test destinations; `cut_connections` ends every open connection
-    at once (a destination going down mid-request). `owner` is what its handler serves for."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], owner: Any) -> None:
-        self.owner = owner
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def cut_connections(self) -> None:
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Cut connections (and refused TLS handshakes) are expected; stay quiet."""
 
 
 class _Handler(BaseHTTPRequestHandler):
