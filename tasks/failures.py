@@ -117,6 +117,9 @@ def failed(svc: Services, source: StoredSource, unit: Unit, error: SourceError) 
         failures.Failing(StateError.of(error, collection), outcome.stops, now) if outcome.shown else before
     )
     svc.streaks.put(source.id, unit.id, outcome.streak, shown)
+    # The state and the event first, the retry after: a retry that delivers at once then finds
+    # them, and resolves them, instead of racing this failure's event open after its recovery.
+    show_failure(svc, source, error, outcome, collection)
     if outcome.retry_at is not None:
         svc.coordination.schedule(unit.id, outcome.retry_at)
     else:
@@ -126,18 +129,19 @@ def failed(svc: Services, source: StoredSource, unit: Unit, error: SourceError) 
             start_chains(svc.coordination.park(unit.id, now, bound))
         else:
             svc.coordination.unschedule(unit.id)
-    show_failure(svc, source, error, outcome, collection)
 
 
 def delivered(svc: Services, source: StoredSource, unit: Unit) -> None:
     """After a committed page: the first moves the source to Collecting; the last failing
     collection's success recovers it from Error and resolves its events. While others still
     fail, the state goes on naming one of them."""
-    remaining = svc.streaks.clear(source.id, unit.id)
+    recovering, remaining = svc.streaks.clear(source.id, unit.id)
     current = svc.sources.get_optional(source.id) or source
-    outcome = after_commit(current.status.state, len(remaining))
+    outcome = after_commit(current.status.state, len(remaining), recovering)
     if not outcome.to_collecting:
-        if current.status.state is State.ERROR:
+        if outcome.resolve:
+            resolve(svc, current)
+        elif current.status.state is State.ERROR:
             _still_failing(svc, current, remaining, unit.collection)
         return
     reason = "first page delivered" if not outcome.resolve else "collection recovered"

@@ -145,13 +145,20 @@ class CommitOutcome:
     resolve: bool
 
 
-def after_commit(state: State, failing_streams: int) -> CommitOutcome:
+def after_commit(state: State, failing_streams: int, recovering: bool = False) -> CommitOutcome:
     """After a delivered page: the first one moves the source to `Collecting`; in `Error`, the
-    source recovers (and its health events resolve) once no stream of it is failing any more."""
+    source recovers (and its health events resolve) once no stream of it is failing any more.
+
+    `recovering`: the stream that delivered had been failing. When it was the last one, its events
+    resolve even if the source already shows `Collecting`: another stream's recovery may have moved
+    the state while this stream's failure was still opening its event, which would stay open.
+    """
     if state is State.AUTHENTICATED:
         return CommitOutcome(True, False)
     if state is State.ERROR and failing_streams == 0:
         return CommitOutcome(True, True)
+    if state is State.COLLECTING and failing_streams == 0 and recovering:
+        return CommitOutcome(False, True)
     return CommitOutcome(False, False)
 
 

@@ -48,14 +48,15 @@ class Streaks:
             found = self._redis.hvals(keys.source_failures(source_id))
         return _failing(found)
 
-    def clear(self, source_id: str, unit: str) -> list[Failing]:
-        """Forget the unit's streak (it delivered); what the units of the source still in error show."""
+    def clear(self, source_id: str, unit: str) -> tuple[bool, list[Failing]]:
+        """Forget the unit's streak (it delivered): whether it had one, and what the units of the
+        source still in error show."""
         with redis_failures("failure write"):
             pipe = self._redis.pipeline(transaction=True)
             pipe.hdel(keys.source_failures(source_id), unit)
             pipe.hvals(keys.source_failures(source_id))
-            _, left = pipe.execute()
-        return _failing(left)
+            removed, left = pipe.execute()
+        return bool(removed), _failing(left)
 
     def clear_all(self, source_id: str) -> None:
         """A new generation starts clean."""

@@ -48,9 +48,9 @@ def svc(stack: Stack) -> Iterator[Services]:
     services.redis.close()
 
 
-def collecting_source(stack: Stack, svc: Services) -> str:
+def collecting_source(stack: Stack, svc: Services, name: str = "failures") -> str:
     client = stack.client()
-    made = client.post("/collectors", json={"collector": {"collectorType": "Hosted", "name": "failures"}})
+    made = client.post("/collectors", json={"collector": {"collectorType": "Hosted", "name": name}})
     made.raise_for_status()
     config = {"name": "partial", "clientID": "id", "clientSecret": "s", "dataCollection": COLLECTIONS}
     body = {
@@ -161,3 +161,27 @@ def test_one_collections_failure_stays_its_own_and_the_state_names_the_failing_c
     assert svc.coordination.halts(source_id) == {}
     assert svc.streaks.failing(source_id) == []
     assert all(svc.coordination.due_at(unit.id) is not None for unit in (siem, dlp, audit))
+
+
+def test_a_failure_whose_event_opened_after_another_collections_recovery_is_resolved_by_its_own(
+    stack: Stack, svc: Services
+) -> None:
+    """The race CI met: the destination comes back, SIEM's retry delivers and moves the source to
+    Collecting (resolving what was open) while DLP's failure of a moment before is still opening its
+    event. DLP's own next delivery must resolve that event, although the state already says
+    Collecting."""
+    source_id = collecting_source(stack, svc, "raced recovery")
+    source = svc.sources.get(source_id)
+    siem, dlp = Unit(source_id, "siem"), Unit(source_id, "dlp")
+    failures.failed(svc, source, siem, unavailable())
+    failures.delivered(svc, source, siem)
+    assert status(svc, source_id).state is State.COLLECTING
+    # DLP failed a moment before SIEM's recovery; its event opens just after it (no new state)
+    failures.failed(svc, source, dlp, unavailable())
+    svc.sources.transition(source_id, State.COLLECTING, svc.clock.now(), "SIEM's recovery, raced")
+    assert "ThirdPartyGenericError" in svc.health.open_events_of(source_id)
+
+    failures.delivered(svc, source, dlp)
+    assert status(svc, source_id).state is State.COLLECTING
+    assert svc.health.open_events_of(source_id) == {}
+    assert svc.health.log_of([source_id], 1)[0]["eventName"] == "SourceHealthy"

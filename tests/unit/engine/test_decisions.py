@@ -157,19 +157,24 @@ def test_listing_goes_ahead_while_mimecast_has_more_and_few_files_wait(
 
 
 @pytest.mark.parametrize(
-    ("state", "failing", "to_collecting", "resolve"),
+    ("state", "failing", "recovering", "to_collecting", "resolve"),
     [
-        (State.AUTHENTICATED, 0, True, False),
-        (State.COLLECTING, 0, False, False),
-        (State.ERROR, 0, True, True),
-        (State.ERROR, 1, False, False),
-        (State.PENDING, 0, False, False),
+        (State.AUTHENTICATED, 0, False, True, False),
+        (State.COLLECTING, 0, False, False, False),
+        (State.ERROR, 0, False, True, True),
+        (State.ERROR, 0, True, True, True),
+        (State.ERROR, 1, True, False, False),
+        (State.PENDING, 0, False, False, False),
+        # The last failing stream delivers after another's recovery already showed Collecting:
+        # the events its failure opened meanwhile resolve too.
+        (State.COLLECTING, 0, True, False, True),
+        (State.COLLECTING, 1, True, False, False),
     ],
 )
 def test_a_delivered_page_moves_the_source_to_collecting_and_recovers_it_once_no_stream_fails(
-    state: State, failing: int, to_collecting: bool, resolve: bool
+    state: State, failing: int, recovering: bool, to_collecting: bool, resolve: bool
 ) -> None:
-    outcome = after_commit(state, failing)
+    outcome = after_commit(state, failing, recovering)
     assert (outcome.to_collecting, outcome.resolve) == (to_collecting, resolve)
 
 
