@@ -14,6 +14,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
+import msgspec
 import orjson
 
 JsonObject = dict[str, Any]
@@ -46,15 +47,21 @@ class AccessToken:
     expires_at: float
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(msgspec.Struct, frozen=True, gc=False):
     """One Mimecast record as its JSON object text (as Mimecast sent it: a batch file's line as is),
-    with a stable id for downstream de-duplication and its log type. Parsed only when asked (`raw`)."""
+    with a stable id for downstream de-duplication and its log type. Parsed only when asked (`raw`).
+
+    A frozen msgspec struct rather than a dataclass: one is made per record of every page, and
+    it builds in a tenth of the time (bench p1); no reference cycle, so the GC need not track it.
+    """
 
     id: str
     collection: str
     kind: str
-    text: str = field(repr=False)
+    text: str
+
+    def __repr__(self) -> str:
+        return f"Record(id={self.id!r}, collection={self.collection!r}, kind={self.kind!r})"
 
     @property
     def raw(self) -> JsonObject:

@@ -67,9 +67,7 @@ def batch_id(unit: Unit, start: str, record_ids: Iterable[str]) -> str:
     listing) is a different batch and is never dropped as a copy of the first.
     """
     digest = hashlib.sha256(f"{unit.id}\n{start}\n".encode())
-    for record_id in record_ids:
-        digest.update(record_id.encode())
-        digest.update(b"\n")
+    digest.update("".join(f"{record_id}\n" for record_id in record_ids).encode())  # one update: quicker
     return f"{unit.collection}-{digest.hexdigest()[:40]}"
 
 

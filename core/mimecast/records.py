@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import orjson
 
 from core.mimecast.streams import IdRule, StreamSpec
@@ -117,10 +118,55 @@ def record_time(spec: StreamSpec, raw: JsonObject) -> datetime | None:
     return parse_time(raw.get(spec.time_field)) if spec.time_field else None
 
 
+class _SiemHead(msgspec.Struct, rename={"partition": "_partition", "offset": "_offset"}):
+    """What a SIEM line's id and kind need of it; the rest of the line is checked, never built."""
+
+    type: object = None
+    eventType: object = None  # Mimecast's names
+    accountId: object = None
+    partition: object = None
+    offset: object = None
+
+
+# Reads a whole line as JSON (a malformed line or one that is not an object is refused) but makes
+# Python values only of the five fields above: a third of the time of a full parse (bench p1).
+_siem_head = msgspec.json.Decoder(_SiemHead).decode
+
+
 def parse_line(spec: StreamSpec, source: str, position: int, line: bytes) -> Record | Quarantined | None:
     """One NDJSON line of a batch file: a record (its text is the line as sent), a quarantined line
-    with the reason, or None if blank. The line is parsed once, by orjson, to check it is an object
-    and to read its type."""
+    with the reason, or None if blank. A SIEM line is read once for what its id and kind need
+    (`_siem_head`); any line that reading refuses, and any other stream's, takes the general path."""
+    if spec.id_rule is IdRule.SIEM:
+        try:
+            head = _siem_head(line)
+            text = line.decode("utf-8")
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            pass  # the general path says why (or, for what only the standard library reads, takes it)
+        else:
+            if not (text.startswith("{") and text.endswith("}")):
+                text = text.strip()
+            if "\r" not in text:
+                kind = head.type or head.eventType
+                return Record(
+                    _siem_line_id(head, text, _prefix(spec), str(kind) if kind else "siem"),
+                    spec.collection.value,
+                    str(kind) if kind else "siem",
+                    text,
+                )
+    return _parse_any_line(spec, source, position, line)
+
+
+def _siem_line_id(head: _SiemHead, text: str, prefix: str, kind: str) -> str:
+    """`_siem_id` of a line read by `_siem_head`: the same id for the same line."""
+    if head.partition is not None and head.offset is not None:
+        material = f"{head.accountId}\x1f{kind}\x1f{head.partition}\x1f{head.offset}"
+        return f"{prefix}-{hashlib.sha256(material.encode()).hexdigest()[:32]}"
+    return f"{prefix}-{_text_digest(text)}"
+
+
+def _parse_any_line(spec: StreamSpec, source: str, position: int, line: bytes) -> Record | Quarantined | None:
+    """`parse_line` for any stream, by a full parse: the line's value, or why it is quarantined."""
     try:
         text = line.decode("utf-8").strip()
     except UnicodeDecodeError:
@@ -138,11 +184,6 @@ def parse_line(spec: StreamSpec, source: str, position: int, line: bytes) -> Rec
         return Quarantined(source, position, "line is not a JSON object", _kept(line))
     if "\r" in text or "\n" in text:  # JSON whitespace a message line cannot hold
         text = record_text(raw)
-    if spec.id_rule is IdRule.SIEM and raw.get("_partition") is None:
-        # The common case, inline (this runs once per line of every batch file): the id is a
-        # digest of the line as sent, the kind its log type.
-        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-        return Record(f"{_prefix(spec)}-{digest}", spec.collection.value, siem_kind(raw), text)
     return to_record(spec, raw, text)
 
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol
+
+import msgspec
+from msgspec.structs import force_setattr
 
 from core.errors import FirstPartyGenericError
 
@@ -25,18 +28,22 @@ def _check_id(what: str, value: str) -> None:
         raise ValueError(f"{what} {value!r} must be 1-200 of A-Z a-z 0-9 . _ - and not start with . _ -")
 
 
-@dataclass(frozen=True)
-class Message:
-    """One record on its way out: a stable id, its log type, its metadata and its JSON object text."""
+class Message(msgspec.Struct, frozen=True, gc=False):
+    """One record on its way out: a stable id, its log type, its metadata and its JSON object text.
+
+    A frozen msgspec struct, made once per record of every batch (see `core.models.Record`)."""
 
     id: str
     log_type: str
-    metadata: Mapping[str, str] = field(repr=False)
-    text: str = field(repr=False)
+    metadata: Mapping[str, str]
+    text: str
+
+    def __repr__(self) -> str:
+        return f"Message(id={self.id!r}, log_type={self.log_type!r})"
 
     def __post_init__(self) -> None:
         if not isinstance(self.metadata, MappingProxyType):
-            object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+            force_setattr(self, "metadata", MappingProxyType(dict(self.metadata)))
         # Cheap guards: one JSON object on one line (json.dumps never writes a raw newline).
         if (
             not (self.text.startswith("{") and self.text.endswith("}"))

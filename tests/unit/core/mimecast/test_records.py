@@ -128,3 +128,31 @@ def test_a_batch_line_is_a_record_a_quarantined_line_or_nothing(line: bytes, exp
     if isinstance(parsed, Quarantined):
         assert (parsed.source, parsed.position) == ("file.gz", 7)
         assert parsed.reason
+
+
+SIEM_LINES = [
+    b'{"_offset":1,"_partition":2,"type":"av","accountId":"C1"}',
+    b'{"_offset":1.5,"_partition":0,"eventType":"receipt"}',  # streaming names, a float offset
+    b'{"_offset":7,"_partition":null,"type":"url protect","x":[1,{"type":"inner"}]}',
+    b'{"type":"receipt","type":"spam"}',  # a repeated key: the last wins, as in a full parse
+    b'{"type":"","eventType":"journal","processingId":"p"}',
+    b'{"aggregateId":"a","processingId":"p"}',  # no log type at all
+    b'{"type":{"nested":true},"accountId":12}',
+    b'  {"type":"av","note":"padded"}  ',
+    b'{"type":"av",\r"note":"JSON whitespace a message line cannot hold"}',
+    b'{"type":"av","note":"\\ud800 a lone surrogate"}',
+    b'{"type":"av","note":"caf\xc3\xa9 \xe2\x9c\x93"}',
+    b'{"type":"av","note":"\xff not UTF-8"}',
+    b'{"type":"receipt","broken": ',
+    b'["type","av"]',
+    b"",
+]
+
+
+@pytest.mark.parametrize("line", SIEM_LINES, ids=repr)
+def test_a_siem_line_reads_the_same_on_the_quick_path_as_by_a_full_parse(line: bytes) -> None:
+    """The quick path (only the fields the id and kind need) gives the record, or the quarantine,
+    that parsing the whole line gives: ids cannot change under a page read again."""
+    from core.mimecast.records import _parse_any_line
+
+    assert parse_line(SIEM_BATCH, "file.gz", 3, line) == _parse_any_line(SIEM_BATCH, "file.gz", 3, line)
