@@ -106,7 +106,7 @@ class Fetch:
             if not unit.is_child and (
                 adoption := fanout.split(spec, unit, cursor, now, self._span(), self._bound())
             ):
-                version = listing.adopt(self.work, lease, version, adoption)
+                version, _ = listing.adopt(self.work, lease, version, adoption)
                 cursor = adoption.cursor
         if fanout.complete(unit, cursor):
             hold = settings.stream_hold_seconds

@@ -1,7 +1,7 @@
 """What a unit reads through and how it hands out children, carried out: the Mimecast fetcher of a
 source (within the shared rate budget), the adoption of children (SIEM files, backfill
 sub-windows) by `Coordination.adopt`, and a SIEM stream's listing page: its files become children,
-then the stream lists on at once or waits (`decisions.after_listing`)."""
+then the stream lists on at once (ahead of the files it admitted) or waits (`decisions.after_listing`)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from core.store import counters
 from core.store.coordination import Lease
 from core.store.sources import StoredSource
 from tasks import siem_mode
-from tasks.chains import start_chain, start_chains
+from tasks.chains import start_chains
 from tasks.effects import Work
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,11 @@ def fetcher(work: Work, source: StoredSource) -> Fetcher:
     return Fetcher(session, svc.files, svc.clock, listings=svc.listings)
 
 
-def adopt(work: Work, lease: Lease, version: int, adoption: fanout.Adoption) -> int:
-    """Record the unit's new cursor and its children in one script; start the admitted chains."""
+def adopt(
+    work: Work, lease: Lease, version: int, adoption: fanout.Adoption, *, start: bool = True
+) -> tuple[int, list[str]]:
+    """Record the unit's new cursor and its children in one script; the new version and the
+    admitted children, whose chains start here unless `start` is False (the caller starts them)."""
     settings = work.svc.settings
     children = [(child.unit.id, cursor_text(child.cursor)) for child in adoption.children]
     version, admitted = work.svc.coordination.adopt(
@@ -58,8 +61,9 @@ def adopt(work: Work, lease: Lease, version: int, adoption: fanout.Adoption) -> 
     )
     if adoption.children:
         log.info("unit %s handed out %d child unit(s)", work.unit, len(adoption.children))
-    start_chains(admitted)
-    return version
+    if start:
+        start_chains(admitted)
+    return version, admitted
 
 
 def list_page(
@@ -80,7 +84,7 @@ def list_page(
         adoption = fanout.files_of(unit, cursor, listing, settings.child_bytes, bound)
         adoption = replace(adoption, cursor=listed(adoption.cursor, now, siem_mode.limits(settings)))
         svc.counters.add(counters.PAGES_FETCHED, work.labels)
-    adopt(work, lease, version, adoption)
+    _, admitted = adopt(work, lease, version, adoption, start=False)
     work.delivered(source)  # a listing recorded is progress: Collecting, or recovered
     assert isinstance(adoption.cursor, BatchCursor)
     waiting = svc.coordination.children(unit.source_id).pending
@@ -94,6 +98,9 @@ def list_page(
     if follow.next is Next.NOW:
         svc.coordination.schedule(unit.id, now.timestamp() + settings.stream_hold_seconds)
         svc.coordination.release(lease)  # before the next fetch is queued, so that it can take it
-        start_chain(unit.id)
+        # Listing on goes first, ahead of the files it admitted: a process carrying this chain on
+        # lists the next page while the others read the files, so no process waits for a listing.
+        start_chains([unit.id, *admitted])
     else:
         svc.coordination.schedule(unit.id, follow.at)
+        start_chains(admitted)

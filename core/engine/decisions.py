@@ -103,6 +103,12 @@ def outgoing(record: Record) -> tuple[str, str, str]:
     return record.id, record.kind, record.text
 
 
+def first_started(collections: Sequence[str]) -> list[str]:
+    """The order a source's streams start in: SIEM first (it lists files that every idle process
+    can take as children, and carries most of a tenant's data), then the others as configured."""
+    return sorted(collections, key=lambda collection: collection != "siem")
+
+
 class Next(StrEnum):
     NOW = "now"  # more waits: the next fetch of this unit is queued at once
     LATER = "later"  # due again at `at`

@@ -5,12 +5,14 @@ hand-off lifts every halt."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from celery import current_app
 
 from core.clock import ManualClock
 from core.engine.decisions import Gate, gate
@@ -22,6 +24,7 @@ from tasks import failures
 from tasks.lifecycle import hand_off_to_collection
 from tests.support.celery_worker import TEST_SECRETS_KEY
 from tests.support.stack import Stack, running_stack
+from worker.config import create_celery
 from worker.settings import Settings
 from worker.wiring import Services, build
 
@@ -44,8 +47,14 @@ def svc(stack: Stack) -> Iterator[Services]:
         retry_window_seconds=WINDOW,
     )
     services = build(settings)
-    yield replace(services, clock=ManualClock(datetime(2026, 11, 29, 12, tzinfo=UTC)))
-    services.redis.close()
+    # Chains the executor starts go to this stack's Redis, never to a broker of the machine.
+    previous, app = current_app._get_current_object(), create_celery(settings)
+    app.set_current()
+    try:
+        yield replace(services, clock=ManualClock(datetime(2026, 11, 29, 12, tzinfo=UTC)))
+    finally:
+        previous.set_current()
+        services.redis.close()
 
 
 def collecting_source(stack: Stack, svc: Services, name: str = "failures") -> str:
@@ -156,11 +165,21 @@ def test_one_collections_failure_stays_its_own_and_the_state_names_the_failing_c
     assert svc.coordination.halts(source_id)[EVERY_COLLECTION] == generation
     assert "the credentials were refused: every collection halted" in latest_reason(svc, source_id)
 
-    # A restart's hand-off lifts every halt and forgets every streak
+    # A restart's hand-off lifts every halt, forgets every streak and starts every stream's chain
+    # at once, SIEM's first (it fans out), each due again after a hold should its chain be lost
+    queued = svc.redis.llen("celery")
     hand_off_to_collection(svc, source)
     assert svc.coordination.halts(source_id) == {}
     assert svc.streaks.failing(source_id) == []
-    assert all(svc.coordination.due_at(unit.id) is not None for unit in (siem, dlp, audit))
+    now = svc.clock.now().timestamp()
+    assert all(
+        svc.coordination.due_at(unit.id) == now + svc.settings.stream_hold_seconds
+        for unit in (siem, dlp, audit)
+    )
+    sent = [json.loads(raw) for raw in svc.redis.lrange("celery", 0, -1)][: svc.redis.llen("celery") - queued]
+    assert [message["headers"]["argsrepr"] for message in reversed(sent)] == [
+        repr((unit.id,)) for unit in (siem, dlp, audit)
+    ]
 
 
 def test_a_failure_whose_event_opened_after_another_collections_recovery_is_resolved_by_its_own(

@@ -15,6 +15,7 @@ from core.engine.decisions import (
     after_forward,
     after_listing,
     batch_id,
+    first_started,
     gate,
     messages,
     outgoing,
@@ -229,3 +230,17 @@ def test_a_file_far_longer_than_the_limit_is_still_cut() -> None:
     taken = take(iter(pieces), limit=3)
     assert taken is not None
     assert len(taken.records) == 9  # three times the limit at most
+
+
+@pytest.mark.parametrize(
+    ("configured", "started"),
+    [
+        (["dlp", "siem", "auditEvent"], ["siem", "dlp", "auditEvent"]),
+        (["holdMessageList", "dlp"], ["holdMessageList", "dlp"]),
+        (["siem"], ["siem"]),
+    ],
+)
+def test_a_sources_siem_stream_starts_first_and_the_others_as_configured(
+    configured: list[str], started: list[str]
+) -> None:
+    assert first_started(configured) == started
