@@ -30,7 +30,6 @@ from core.models import Credentials, SourceConfig
 from core.store import keys
 from core.store.outcomes import Busy
 from core.store.sources import StoredSource
-from tasks.chains import start_chains
 from tasks.failures import resolve, show_failure
 from worker.wiring import Services, services
 
@@ -45,24 +44,21 @@ POLL_CAP_SECONDS = 5.0
 
 
 def hand_off_to_collection(svc: Services, source: StoredSource) -> None:
-    """Start a chain for each stream of the (now `Authenticated`) source at once, SIEM first (see
-    `decisions.first_started`), each in the due set a hold ahead, as dispatch claims it.
+    """Put each stream of the (now `Authenticated`) source in the due set, due at once, SIEM first
+    (see `decisions.first_started`), so that the next dispatch tick starts its chain first.
 
-        A new generation starts clean: no halt, no failure streaks. Each stream reads on from its
-        checkpoint (a new stream from its collection's lookback), and its children that held a slot
-        are due again; the first page delivered moves the source to `Collecting` (`tasks/forward.py`).
+    A new generation starts clean: no halt, no failure streaks. Each stream reads on from its
+    checkpoint (a new stream from its collection's lookback), and its children that held a slot
+    are due again; the first page delivered moves the source to `Collecting` (`tasks/forward.py`).
     """
     svc.coordination.clear_halt(source.id)
     svc.streaks.clear_all(source.id)
     now = svc.clock.now().timestamp()
-    streams = [
-        keys.stream_of(source.id, collection) for collection in first_started(source.config.data_collection)
-    ]
-    for stream in streams:  # claimed as dispatch would: due again after the hold should a chain be lost
-        svc.coordination.schedule(stream, now + svc.settings.stream_hold_seconds)
+    for place, collection in enumerate(first_started(source.config.data_collection)):
+        # A millisecond apart, in that order: dispatch claims (and starts) the earliest first.
+        svc.coordination.schedule(keys.stream_of(source.id, collection), now + place / 1000)
     svc.coordination.resume_children(source.id, now)
     svc.coordination.pump(source.id, now, svc.settings.max_in_flight_per_source)
-    start_chains(streams)  # at once, not at the next dispatch tick
     log.info("source %s handed to collection: %s", source.id, ", ".join(source.config.data_collection))
 
 
