@@ -135,7 +135,8 @@ class KnownIds:
         for key, moment in times.items():
             merged[key] = max(moment, merged.get(key, moment))
         ordered = sorted(merged.items(), key=_BY_TIME)  # nearly sorted already: Timsort is linear
-        return KnownIds(tuple(ordered[-cap:] if cap > 0 else ()) if len(ordered) > cap else tuple(ordered))
+        kept = ordered[len(ordered) - cap :] if len(ordered) > cap else ordered  # the newest-timed
+        return KnownIds(tuple(kept))
 
     def since(self, moment: int) -> KnownIds:
         """Only the ids timed at or after `moment` (epoch seconds): no later window reads the others."""

@@ -65,26 +65,45 @@ def show_failure(
         if status.generation != source.status.generation:
             return  # the source moved on (updated, restarted): this failure is stale
         moves = failures.news(status.error, status.state is State.ERROR, state_error, outcome.stops)
-    try:
-        if moves:
-            svc.sources.transition(
-                source.id,
-                State.ERROR,
-                svc.clock.now(),
-                reason,
-                error=state_error,
-                failures=(outcome.streak.first_at, outcome.streak.attempts) if collection is None else None,
-                expect_generation=source.status.generation,
-            )
-    except Refusal:
+    failed_at = (outcome.streak.first_at, outcome.streak.attempts) if collection is None else None
+    if moves and not _into_error(svc, source, state_error, reason, failed_at):
         return  # the source moved on (updated, restarted, deleted): this failure is stale
+    _open_problem(svc, source, StateError.of(error, collection), outcome.final)
+
+
+def _into_error(
+    svc: Services,
+    source: StoredSource,
+    error: StateError,
+    reason: str,
+    failed_at: tuple[float | None, int] | None = None,
+) -> bool:
+    """Move the source (of the generation it was read in) to Error naming `error`; False when it
+    moved on meanwhile (updated, restarted, deleted)."""
+    try:
+        svc.sources.transition(
+            source.id,
+            State.ERROR,
+            svc.clock.now(),
+            reason,
+            error=error,
+            failures=failed_at,
+            expect_generation=source.status.generation,
+        )
+    except Refusal:
+        return False
+    return True
+
+
+def _open_problem(svc: Services, source: StoredSource, error: StateError, final: bool) -> None:
+    """Open (or refresh) the health event of `error`."""
     event = health.problem(
-        StateError.of(error, collection),
+        error,
         identity(svc, source),
         svc.clock.now(),
         event_id(),
         open_events=svc.health.open_events_of(source.id),
-        final=outcome.final,
+        final=final,
     )
     svc.health.open(event)
 
@@ -167,24 +186,6 @@ def _still_failing(
     if moved is None:
         return
     error, reason = moved
-    try:
-        svc.sources.transition(
-            current.id,
-            State.ERROR,
-            svc.clock.now(),
-            reason,
-            error=error,
-            expect_generation=current.status.generation,
-        )
-    except Refusal:
-        return
-    shown = failures.shown(remaining)
-    event = health.problem(
-        error,
-        identity(svc, current),
-        svc.clock.now(),
-        event_id(),
-        open_events=svc.health.open_events_of(current.id),
-        final=shown is not None and shown.stopped,
-    )
-    svc.health.open(event)
+    if _into_error(svc, current, error, reason):
+        shown = failures.shown(remaining)
+        _open_problem(svc, current, error, shown is not None and shown.stopped)

@@ -106,7 +106,8 @@ class Fetch:
             if not unit.is_child and (
                 adoption := fanout.split(spec, unit, cursor, now, self._span(), self._bound())
             ):
-                version, _ = listing.adopt(self.work, lease, version, adoption)
+                version, admitted = listing.adopt(self.work, lease, version, adoption)
+                start_chains(admitted)
                 cursor = adoption.cursor
         if fanout.complete(unit, cursor):
             hold = settings.stream_hold_seconds

@@ -43,11 +43,9 @@ def fetcher(work: Work, source: StoredSource) -> Fetcher:
     return Fetcher(session, svc.files, svc.clock, listings=svc.listings)
 
 
-def adopt(
-    work: Work, lease: Lease, version: int, adoption: fanout.Adoption, *, start: bool = True
-) -> tuple[int, list[str]]:
+def adopt(work: Work, lease: Lease, version: int, adoption: fanout.Adoption) -> tuple[int, list[str]]:
     """Record the unit's new cursor and its children in one script; the new version and the
-    admitted children, whose chains start here unless `start` is False (the caller starts them)."""
+    admitted children, whose chains the caller starts."""
     settings = work.svc.settings
     children = [(child.unit.id, cursor_text(child.cursor)) for child in adoption.children]
     version, admitted = work.svc.coordination.adopt(
@@ -61,8 +59,6 @@ def adopt(
     )
     if adoption.children:
         log.info("unit %s handed out %d child unit(s)", work.unit, len(adoption.children))
-    if start:
-        start_chains(admitted)
     return version, admitted
 
 
@@ -84,7 +80,7 @@ def list_page(
         adoption = fanout.files_of(unit, cursor, listing, settings.child_bytes, bound)
         adoption = replace(adoption, cursor=listed(adoption.cursor, now, siem_mode.limits(settings)))
         svc.counters.add(counters.PAGES_FETCHED, work.labels)
-    _, admitted = adopt(work, lease, version, adoption, start=False)
+    _, admitted = adopt(work, lease, version, adoption)
     work.delivered(source)  # a listing recorded is progress: Collecting, or recovered
     assert isinstance(adoption.cursor, BatchCursor)
     waiting = svc.coordination.children(unit.source_id).pending

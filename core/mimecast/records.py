@@ -16,7 +16,11 @@ from core.models import JsonObject, Quarantined, Record
 
 def siem_kind(raw: JsonObject) -> str:
     """The SIEM log type (`receipt`, `url protect`, ...), whichever field name carries it."""
-    kind = raw.get("type") or raw.get("eventType")
+    return _kind(raw.get("type"), raw.get("eventType"))
+
+
+def _kind(type_field: object, event_type: object) -> str:
+    kind = type_field or event_type
     return str(kind) if kind else "siem"
 
 
@@ -24,11 +28,11 @@ def _text_digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def _siem_id(raw: JsonObject, text: str, prefix: str) -> str:
-    if raw.get("_partition") is not None and raw.get("_offset") is not None:
+def _siem_id(account: object, kind: str, partition: object, offset: object, text: str, prefix: str) -> str:
+    if partition is not None and offset is not None:
         # Kafka-style coordinates are unique per event; the type guards against per-type topics.
         # (A plain joined string: this runs once per line of every batch file.)
-        material = f"{raw.get('accountId')}\x1f{siem_kind(raw)}\x1f{raw['_partition']}\x1f{raw['_offset']}"
+        material = f"{account}\x1f{kind}\x1f{partition}\x1f{offset}"
         return f"{prefix}-{hashlib.sha256(material.encode()).hexdigest()[:32]}"
     return f"{prefix}-{_text_digest(text)}"
 
@@ -54,7 +58,8 @@ def record_id(spec: StreamSpec, raw: JsonObject, text: str | None = None) -> str
     """
     text = text if text is not None else record_text(raw)
     if spec.id_rule is IdRule.SIEM:
-        return _siem_id(raw, text, _prefix(spec))
+        partition, offset = raw.get("_partition"), raw.get("_offset")
+        return _siem_id(raw.get("accountId"), siem_kind(raw), partition, offset, text, _prefix(spec))
     if spec.id_rule is IdRule.FIELD and (own := _field_id(spec, raw)) is not None:
         return own
     # No id of its own (DLP): a digest of every field, keys sorted, so key order cannot split one
@@ -147,22 +152,10 @@ def parse_line(spec: StreamSpec, source: str, position: int, line: bytes) -> Rec
             if not (text.startswith("{") and text.endswith("}")):
                 text = text.strip()
             if "\r" not in text:
-                kind = head.type or head.eventType
-                return Record(
-                    _siem_line_id(head, text, _prefix(spec), str(kind) if kind else "siem"),
-                    spec.collection.value,
-                    str(kind) if kind else "siem",
-                    text,
-                )
+                kind = _kind(head.type, head.eventType)
+                record_id = _siem_id(head.accountId, kind, head.partition, head.offset, text, _prefix(spec))
+                return Record(record_id, spec.collection.value, kind, text)
     return _parse_any_line(spec, source, position, line)
-
-
-def _siem_line_id(head: _SiemHead, text: str, prefix: str, kind: str) -> str:
-    """`_siem_id` of a line read by `_siem_head`: the same id for the same line."""
-    if head.partition is not None and head.offset is not None:
-        material = f"{head.accountId}\x1f{kind}\x1f{head.partition}\x1f{head.offset}"
-        return f"{prefix}-{hashlib.sha256(material.encode()).hexdigest()[:32]}"
-    return f"{prefix}-{_text_digest(text)}"
 
 
 def _parse_any_line(spec: StreamSpec, source: str, position: int, line: bytes) -> Record | Quarantined | None:

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from celery import current_app
 
 from core.clock import ManualClock
 from core.engine.decisions import Gate, gate
@@ -21,11 +20,8 @@ from core.lifecycle.failures import EVERY_COLLECTION
 from core.lifecycle.states import State
 from tasks import failures
 from tasks.lifecycle import hand_off_to_collection
-from tests.support.celery_worker import TEST_SECRETS_KEY
 from tests.support.stack import Stack, running_stack
-from worker.config import create_celery
-from worker.settings import Settings
-from worker.wiring import Services, build
+from worker.wiring import Services
 
 COLLECTIONS = ["siem", "dlp", "auditEvent"]
 WINDOW = 60.0
@@ -39,21 +35,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture
 def svc(stack: Stack) -> Iterator[Services]:
-    settings = Settings(
-        _env_file=None,
-        redis_url=stack.redis_server.url,
-        secrets_key=TEST_SECRETS_KEY,
-        retry_window_seconds=WINDOW,
-    )
-    services = build(settings)
-    # Chains the executor starts go to this stack's Redis, never to a broker of the machine.
-    previous, app = current_app._get_current_object(), create_celery(settings)
-    app.set_current()
-    try:
+    with stack.services(retry_window_seconds=WINDOW) as services:
         yield replace(services, clock=ManualClock(datetime(2026, 11, 29, 12, tzinfo=UTC)))
-    finally:
-        previous.set_current()
-        services.redis.close()
 
 
 def collecting_source(stack: Stack, svc: Services, name: str = "failures") -> str:

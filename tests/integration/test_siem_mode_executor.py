@@ -16,10 +16,8 @@ from core.mimecast.streams import SIEM_BATCH, SIEM_STREAMING
 from core.models import BatchCursor, Handover, WindowCursor, cursor_of_text, cursor_text
 from tasks import siem_mode
 from tasks.effects import Work
-from tests.support.celery_worker import TEST_SECRETS_KEY
 from tests.support.stack import Stack, running_stack
-from worker.settings import Settings
-from worker.wiring import Services, build
+from worker.wiring import Services
 
 
 @pytest.fixture(scope="module")
@@ -30,10 +28,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture
 def svc(stack: Stack) -> Iterator[Services]:
-    settings = Settings(_env_file=None, redis_url=stack.redis_server.url, secrets_key=TEST_SECRETS_KEY)
-    services = build(settings)
-    yield services
-    services.redis.close()
+    with stack.services() as services:
+        yield services
 
 
 def new_source(stack: Stack, name: str, mode: str) -> tuple[str, str]:

@@ -14,12 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from celery import current_app
 
 from tests.support.api_server import ApiServer, RecordingClient
-from tests.support.celery_worker import CeleryWorker, base_env
+from tests.support.celery_worker import TEST_SECRETS_KEY, CeleryWorker, base_env
 from tests.support.redis_server import RedisServer
 from tests.support.simulator import SimulatorProcess
 from tests.support.together import together
+from worker.config import create_celery
+from worker.settings import Settings
+from worker.wiring import Services, build
 
 PRODUCT_EXAMPLE_SECRET = "XXXgXXXXXXXxfkNsaXXXXo8VqkXXXixRf5VlnwcXXXXXchX"
 
@@ -57,6 +61,23 @@ class Stack:
             "collections": ["siem", "dlp", "auditEvent", "holdMessageList"],
         }
         self.simulator.control.post("/_sim/clients", json=body).raise_for_status()
+
+    @contextmanager
+    def services(self, **settings: Any) -> Iterator[Services]:
+        """The product's services in the test's own process, on this stack's Redis (`settings`
+        override the defaults). A chain they start is queued on that Redis too, by a Celery app of
+        its own, never on a broker the machine happens to run."""
+        configured = Settings(
+            _env_file=None, redis_url=self.redis_server.url, secrets_key=TEST_SECRETS_KEY, **settings
+        )
+        built = build(configured)
+        previous, app = current_app._get_current_object(), create_celery(configured)
+        app.set_current()
+        try:
+            yield built
+        finally:
+            previous.set_current()
+            built.redis.close()
 
 
 @contextmanager
