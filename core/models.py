@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import ItemsView, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -100,47 +100,77 @@ class Request:
 _BY_TIME = itemgetter(1, 0)  # a remembered id's canonical place: by time, then digest (in C)
 
 
-@dataclass(frozen=True)
 class KnownIds:
     """Digests of ids already handed out, each with its record's time (epoch seconds), so the
     memory stays bounded by time: a window that starts at `t` can return no record timed before
     `t`, so `since(t)` forgets those ids. A record whose id is remembered is not handed out again.
 
     What a stream remembers, and when it forgets, is its spec's de-duplication rule (`Dedupe`).
-    `entries` is kept in one canonical order (by time, then digest), so equal memories compare equal.
+    Immutable. Held as a mapping; `entries` gives the one canonical order (by time, then digest),
+    sorted only when asked for (writing a cursor) or when a cap forgets the oldest: a page's ids
+    added to a memory of tens of thousands cost a copy, not a sort (bench p1, the hold list).
+    Equal memories compare equal whatever order they were built in.
     """
 
-    entries: tuple[tuple[str, int], ...] = ()
-    _index: dict[str, int] = field(init=False, repr=False, compare=False, hash=False)
+    __slots__ = ("_sorted", "_times")
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_index", dict(self.entries))
+    def __init__(self, entries: Iterable[tuple[str, int]] = ()) -> None:
+        self._times: dict[str, int] = dict(entries)
+        self._sorted: tuple[tuple[str, int], ...] | None = None
 
     @classmethod
     def of(cls, times: Mapping[str, int]) -> KnownIds:
-        return cls(tuple(sorted(times.items(), key=_BY_TIME)))
+        return cls._owning(dict(times))
+
+    @classmethod
+    def _owning(cls, times: dict[str, int]) -> KnownIds:
+        known = cls.__new__(cls)
+        known._times, known._sorted = times, None
+        return known
+
+    @property
+    def entries(self) -> tuple[tuple[str, int], ...]:
+        if self._sorted is None:
+            self._sorted = tuple(sorted(self._times.items(), key=_BY_TIME))
+        return self._sorted
 
     def __contains__(self, item: object) -> bool:
-        return item in self._index
+        return item in self._times
 
     def __len__(self) -> int:
-        return len(self._index)
+        return len(self._times)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, KnownIds) and self._times == other._times
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._times.items()))
+
+    def __repr__(self) -> str:
+        return f"KnownIds({len(self._times)} ids)"
 
     def time_of(self, item: str) -> int | None:
-        return self._index.get(item)
+        return self._times.get(item)
+
+    def items(self) -> ItemsView[str, int]:
+        """Each id with its time, in no particular order (`entries` for the canonical one)."""
+        return self._times.items()
 
     def add(self, times: Mapping[str, int], cap: int) -> KnownIds:
         """Remember more ids; past `cap` the oldest-timed are forgotten first (a repeat, never a loss)."""
-        merged = dict(self._index)
+        merged = dict(self._times)
         for key, moment in times.items():
             merged[key] = max(moment, merged.get(key, moment))
-        ordered = sorted(merged.items(), key=_BY_TIME)  # nearly sorted already: Timsort is linear
-        kept = ordered[len(ordered) - cap :] if len(ordered) > cap else ordered  # the newest-timed
-        return KnownIds(tuple(kept))
+        if len(merged) <= cap:
+            return KnownIds._owning(merged)
+        ordered = sorted(merged.items(), key=_BY_TIME)
+        return KnownIds._owning(dict(ordered[len(ordered) - cap :]))  # the newest-timed
 
     def since(self, moment: int) -> KnownIds:
         """Only the ids timed at or after `moment` (epoch seconds): no later window reads the others."""
-        return KnownIds(tuple(entry for entry in self.entries if entry[1] >= moment))
+        if all(time >= moment for time in self._times.values()):
+            return self
+        return KnownIds._owning({key: time for key, time in self._times.items() if time >= moment})
 
 
 @dataclass(frozen=True)
@@ -156,7 +186,7 @@ class WindowCursor:
     end: datetime | None = None
     page_token: str | None = None
     tokens_seen: tuple[str, ...] = ()
-    known: KnownIds = KnownIds()
+    known: KnownIds = field(default_factory=KnownIds)
     last_page: frozenset[str] = frozenset()
     until: datetime | None = None
     # A sub-window of a split backfill owns the records timed in [since, until): it asks a little
@@ -356,8 +386,10 @@ def _handover_from(data: Any) -> Handover | None:
 def _known_json(known: KnownIds) -> JsonObject:
     """Remembered ids grouped by their time (epoch seconds as text): each time is written once."""
     grouped: dict[str, list[str]] = {}
-    for key, moment in known.entries:
+    for key, moment in known.items():
         grouped.setdefault(str(moment), []).append(key)
+    for keys in grouped.values():
+        keys.sort()  # the canonical order within a time (the times are sorted as the text is written)
     return grouped
 
 

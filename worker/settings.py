@@ -103,7 +103,7 @@ class Settings(BaseSettings):
     siem_handover_settle_seconds: float = Field(default=5400.0, ge=0)
     siem_fallback_behind_seconds: float = Field(default=900.0, ge=0)
     # SIEM batch files are read and forwarded in chunks of at most this many records.
-    max_records_per_chunk: int = Field(default=2000, ge=1, le=50_000)
+    max_records_per_chunk: int = Field(default=5000, ge=1, le=50_000)
     # Quarantined lines kept per source (the newest), and characters kept of each.
     quarantine_limit: int = Field(default=1000, ge=1, le=100_000)
     quarantine_text_chars: int = Field(default=2048, ge=0)
