@@ -16,6 +16,7 @@ Pure: no I/O here. The rules that peer collectors got wrong are decided here, on
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -134,7 +135,7 @@ def _streaming_records(body: JsonObject) -> tuple[list[Any], str | None, bool]:
     )
 
 
-def _remembered(spec: StreamSpec, cursor: WindowCursor, raw: JsonObject) -> int | None:
+def _remembered(spec: StreamSpec, cursor: WindowCursor, time: datetime | None) -> int | None:
     """The time (epoch seconds) to remember a handed-out record's id by, or None not to remember it.
 
     A later window starts `overlap` before this one's end, so the ids timed from there on are
@@ -145,18 +146,16 @@ def _remembered(spec: StreamSpec, cursor: WindowCursor, raw: JsonObject) -> int 
     """
     if spec.dedupe is Dedupe.NONE or cursor.end is None:
         return None
-    time = record_time(spec, raw)
     if time is None or spec.dedupe is Dedupe.LISTED:
         return int(cursor.end.timestamp())
     return int(time.timestamp()) if time >= cursor.end - spec.overlap else None
 
 
-def _owned(spec: StreamSpec, cursor: WindowCursor, raw: JsonObject) -> bool:
+def _owned(cursor: WindowCursor, time: datetime | None) -> bool:
     """Whether a cursor that owns a range (a backfill's sub-window, or a stream after a split: it has
     `since`) hands out this record: its time is in [since, until) (a record without a readable time
     is handed out; it has no edge to fall on). A cursor without `since` (`fetch --until`) keeps
     whatever its windows return."""
-    time = record_time(spec, raw)
     if time is None:
         return True
     return (cursor.since is None or time >= cursor.since) and (cursor.until is None or time < cursor.until)
@@ -171,15 +170,21 @@ def _accept(
     remember: dict[str, int] = {}
     page_ids: set[str] = set()
     where = f"{spec.name} window {cursor.start.isoformat()} page {digest(cursor.page_token or '')}"
+    # A record's time is read (once) only where something needs it: the owned range, or the
+    # remembered ids of a window (the hold list remembers every id by the window's end instead).
+    timed = cursor.since is not None or (
+        cursor.end is not None and spec.dedupe not in (Dedupe.NONE, Dedupe.LISTED)
+    )
     for position, raw in enumerate(items):
         if not isinstance(raw, dict):
             quarantined.append(Quarantined(where, position, "record is not a JSON object", repr(raw)[:200]))
             continue
-        if cursor.since is not None and not _owned(spec, cursor, raw):
+        time = record_time(spec, raw) if timed else None
+        if cursor.since is not None and not _owned(cursor, time):
             continue
         record = to_record(spec, raw)
         key = digest(record.id)
-        if (moment := _remembered(spec, cursor, raw)) is not None:
+        if (moment := _remembered(spec, cursor, time)) is not None:
             remember[key] = moment
         if key not in cursor.known and key not in cursor.last_page and key not in page_ids:
             records.append(record)

@@ -39,7 +39,7 @@ def _siem_id(account: object, kind: str, partition: object, offset: object, text
 
 def _prefix(spec: StreamSpec) -> str:
     """What a SIEM-family id starts with: `siem`, or the collection (Cloud Integrated)."""
-    return spec.collection.value
+    return spec.collection_name
 
 
 def _field_id(spec: StreamSpec, raw: JsonObject) -> str | None:
@@ -68,7 +68,7 @@ def record_id(spec: StreamSpec, raw: JsonObject, text: str | None = None) -> str
         canonical = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS).decode("utf-8")
     except TypeError:
         canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"))
-    return f"{spec.collection.value}-{_text_digest(canonical)}"
+    return f"{spec.collection_name}-{_text_digest(canonical)}"
 
 
 def record_kind(spec: StreamSpec, raw: JsonObject) -> str:
@@ -76,7 +76,7 @@ def record_kind(spec: StreamSpec, raw: JsonObject) -> str:
     if spec.id_rule is IdRule.SIEM:
         return siem_kind(raw)
     kind = raw.get(spec.kind_field) if spec.kind_field else None
-    return kind if isinstance(kind, str) and kind else spec.collection.value
+    return kind if isinstance(kind, str) and kind else spec.collection_name
 
 
 def record_text(raw: JsonObject) -> str:
@@ -92,7 +92,7 @@ def to_record(spec: StreamSpec, raw: JsonObject, text: str | None = None) -> Rec
     text = text if text is not None else record_text(raw)
     return Record(
         id=record_id(spec, raw, text),
-        collection=spec.collection.value,
+        collection=spec.collection_name,
         kind=record_kind(spec, raw),
         text=text,
     )
@@ -110,13 +110,14 @@ def parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     # fromisoformat (3.11+) reads `+0000` too, and is far quicker than strptime; this runs per record.
-    for parse in (datetime.fromisoformat, lambda s: datetime.strptime(s, "%Y-%m-%dT%H:%M:%S%z")):
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
         try:
-            parsed = parse(value)
+            parsed = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z")
         except ValueError:
-            continue
-        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-    return None
+            return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def record_time(spec: StreamSpec, raw: JsonObject) -> datetime | None:
@@ -154,7 +155,7 @@ def parse_line(spec: StreamSpec, source: str, position: int, line: bytes) -> Rec
             if "\r" not in text:
                 kind = _kind(head.type, head.eventType)
                 record_id = _siem_id(head.accountId, kind, head.partition, head.offset, text, _prefix(spec))
-                return Record(record_id, spec.collection.value, kind, text)
+                return Record(record_id, spec.collection_name, kind, text)
     return _parse_any_line(spec, source, position, line)
 
 

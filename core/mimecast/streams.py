@@ -6,7 +6,7 @@ Values marked "choice" are ours where `spec/mimecast-api.md` is silent or unconf
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -93,6 +93,12 @@ class StreamSpec:
     next_header: str | None = None  # FEED: the response header that carries the next page's token
     # A backlog longer than the split span is read as sub-windows in parallel (`core.engine.fanout`).
     splits: bool = False
+    # `collection.value` as a plain string, read once: an enum's `.value` is a Python-level property,
+    # and the records of every page ask for it (bench p1).
+    collection_name: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "collection_name", self.collection.value)
 
 
 # The `/api` logs and the feed: windows reach up to the present less a few seconds (clock skew), and
