@@ -14,6 +14,7 @@ from core.engine.decisions import (
     after_commit,
     after_forward,
     after_listing,
+    all_outgoing,
     batch_id,
     first_started,
     gate,
@@ -244,3 +245,9 @@ def test_a_sources_siem_stream_starts_first_and_the_others_as_configured(
     configured: list[str], started: list[str]
 ) -> None:
     assert first_started(configured) == started
+
+
+def test_all_outgoing_is_outgoing_of_each_record_in_order() -> None:
+    records = [record(n, kind) for n, kind in ((1, "receipt"), (2, "spam"), (3, "receipt"))]
+    assert all_outgoing(records) == tuple(outgoing(each) for each in records)
+    assert all_outgoing([]) == ()
