@@ -16,7 +16,7 @@ from datetime import timedelta
 from celery import shared_task
 
 from core.engine import fanout, pins
-from core.engine.decisions import all_outgoing, quarantine_entry, take
+from core.engine.decisions import outgoing, quarantine_entry, take
 from core.engine.messages import PageMessage
 from core.engine.pins import Pin
 from core.errors import RateLimited, Refusal, SourceError
@@ -163,7 +163,7 @@ class Fetch:
             end=cursor_text(page.end),
             finished=page.finished,
             complete=fanout.complete(self.unit, page.end),
-            records=all_outgoing(page.records),
+            records=outgoing(page.records),
             quarantined=tuple(
                 quarantine_entry(self.unit.collection, q.source, q.position, q.reason, q.text, limit)
                 for q in page.quarantined

@@ -94,7 +94,7 @@ class StreamSpec:
     # A backlog longer than the split span is read as sub-windows in parallel (`core.engine.fanout`).
     splits: bool = False
     # `collection.value` as a plain string, read once: an enum's `.value` is a Python-level property,
-    # and the records of every page ask for it (bench p1).
+    # and the records of every page ask for it (measured in process on `paging.step`).
     collection_name: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -14,7 +14,6 @@ from core.engine.decisions import (
     after_commit,
     after_forward,
     after_listing,
-    all_outgoing,
     batch_id,
     first_started,
     gate,
@@ -105,7 +104,7 @@ def test_rules_then_metadata_make_the_messages_and_report_what_was_withheld() ->
     )
     kept, withheld = messages(
         "siem",
-        [outgoing(record(n, k)) for n, k in ((1, "receipt"), (2, "spam"), (3, "receipt"))],
+        outgoing([record(n, k) for n, k in ((1, "receipt"), (2, "spam"), (3, "receipt"))]),
         rules,
         metadata,
     )
@@ -122,7 +121,7 @@ def test_rules_then_metadata_make_the_messages_and_report_what_was_withheld() ->
 def test_a_page_written_twice_to_an_idempotent_destination_appears_once() -> None:
     sink = MemorySink()
     metadata = SourceMetadata.build(name="n", category=None, collector="c")
-    kept, _ = messages("siem", [outgoing(record(1)), outgoing(record(2))], compile_rules(None), metadata)
+    kept, _ = messages("siem", outgoing([record(1), record(2)]), compile_rules(None), metadata)
     page = Batch(batch_id(Unit("s", "siem"), "{}", [m.id for m in kept]), "s", "c", "n", "siem", kept)
     sink.write(page)
     sink.write(page)
@@ -247,7 +246,7 @@ def test_a_sources_siem_stream_starts_first_and_the_others_as_configured(
     assert first_started(configured) == started
 
 
-def test_all_outgoing_is_outgoing_of_each_record_in_order() -> None:
+def test_outgoing_is_each_records_id_log_type_and_text_in_order() -> None:
     records = [record(n, kind) for n, kind in ((1, "receipt"), (2, "spam"), (3, "receipt"))]
-    assert all_outgoing(records) == tuple(outgoing(each) for each in records)
-    assert all_outgoing([]) == ()
+    assert outgoing(records) == tuple((each.id, each.kind, each.text) for each in records)
+    assert outgoing([]) == ()

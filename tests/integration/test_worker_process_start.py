@@ -1,4 +1,4 @@
-"""The worker's Celery app: what each pool process does as it starts."""
+"""The worker's Celery app, in a process of its own: what each pool process does as it starts."""
 
 from __future__ import annotations
 
