@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from celery import shared_task
@@ -32,6 +33,7 @@ from tasks.failures import collector_name
 from worker.wiring import services
 
 log = logging.getLogger(__name__)
+_ID = itemgetter(0)
 
 
 class Forward:
@@ -76,7 +78,7 @@ class Forward:
         if kept:
             svc.sink.write(
                 Batch(
-                    id=batch_id(work.unit, message.start, (record[0] for record in message.records)),
+                    id=batch_id(work.unit, message.start, map(_ID, message.records)),
                     source_id=source.id,
                     collector=collector,
                     source=source.config.name,

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 
 from core.engine.units import Unit
 from core.lifecycle.failures import halted
@@ -68,7 +68,8 @@ def batch_id(unit: Unit, start: str, record_ids: Iterable[str]) -> str:
     listing) is a different batch and is never dropped as a copy of the first.
     """
     digest = hashlib.sha256(f"{unit.id}\n{start}\n".encode())
-    digest.update("".join(f"{record_id}\n" for record_id in record_ids).encode())  # one update: quicker
+    ids = list(record_ids)  # each id followed by a newline, joined in C: it runs once per record
+    digest.update(("\n".join(ids) + "\n").encode() if ids else b"")
     return f"{unit.collection}-{digest.hexdigest()[:40]}"
 
 
@@ -86,20 +87,23 @@ def messages(
 ) -> tuple[tuple[Message, ...], tuple[Withheld, ...]]:
     """Rules then metadata over a page's records, each `(id, log type, message text)` (the text as
     `message_text` gives it); the messages to write, and what was withheld."""
+    if not rules:  # the common case, in one comprehension: it runs once per record of every page
+        for_kind = {kind: metadata.for_record(collection, kind) for kind in set(map(_KIND, records))}
+        built = [Message(record_id, kind, for_kind[kind], text) for record_id, kind, text in records]
+        return tuple(built), ()
     kept: list[Message] = []
     withheld: list[Withheld] = []
     for record_id, kind, text in records:
-        if rules:
-            outcome = rules.apply(text)
-            if outcome.text is None:
-                withheld.append(Withheld(record_id, outcome.verdict, outcome.reason or ""))
-                continue
-            text = outcome.text
-        kept.append(Message(record_id, kind, metadata.for_record(collection, kind), text))
+        outcome = rules.apply(text)
+        if outcome.text is None:
+            withheld.append(Withheld(record_id, outcome.verdict, outcome.reason or ""))
+            continue
+        kept.append(Message(record_id, kind, metadata.for_record(collection, kind), outcome.text))
     return tuple(kept), tuple(withheld)
 
 
-_OUTGOING = attrgetter("id", "kind", "text")  # in C: it runs once per record of every page
+_OUTGOING = attrgetter("id", "kind", "text")
+_KIND = itemgetter(1)  # in C: it runs once per record of every page
 
 
 def outgoing(records: Iterable[Record]) -> tuple[tuple[str, str, str], ...]:

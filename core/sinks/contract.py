@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import repeat
+from operator import attrgetter, contains, itemgetter
 from types import MappingProxyType
 from typing import Protocol
 
@@ -31,7 +33,9 @@ def _check_id(what: str, value: str) -> None:
 class Message(msgspec.Struct, frozen=True, gc=False):
     """One record on its way out: a stable id, its log type, its metadata and its JSON object text.
 
-    A frozen msgspec struct, made once per record of every batch (see `core.models.Record`)."""
+    A frozen msgspec struct, made once per record of every batch (see `core.models.Record`). It is
+    checked as part of its batch (`Batch`), page-wide, not one by one: a check per message cost
+    more than building it."""
 
     id: str
     log_type: str
@@ -41,21 +45,19 @@ class Message(msgspec.Struct, frozen=True, gc=False):
     def __repr__(self) -> str:
         return f"Message(id={self.id!r}, log_type={self.log_type!r})"
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.metadata, MappingProxyType):
-            force_setattr(self, "metadata", MappingProxyType(dict(self.metadata)))
-        # Cheap guards: one JSON object on one line (json.dumps never writes a raw newline).
-        if (
-            not (self.text.startswith("{") and self.text.endswith("}"))
-            or "\n" in self.text
-            or "\r" in self.text
-        ):
-            raise ValueError(f"message {self.id!r}: text must be one JSON object on one line")
+
+_TEXT = attrgetter("text")
+_METADATA = attrgetter("metadata")
+_FIRST = itemgetter(0)
+_LAST = itemgetter(-1)
 
 
 @dataclass(frozen=True)
 class Batch:
-    """The messages of one page, under a deterministic id: the unit a sink writes exactly once."""
+    """The messages of one page, under a deterministic id: the unit a sink writes exactly once.
+
+    Each message's text must be one JSON object on one line (a sink writes it as it is), and its
+    metadata is made read-only (copied into a `MappingProxyType` unless it is one already)."""
 
     id: str
     source_id: str
@@ -68,6 +70,34 @@ class Batch:
         _check_id("batch id", self.id)
         _check_id("source id", self.source_id)
         _check_id("collection", self.collection)
+        _check_messages(self.messages)
+
+
+def _check_messages(messages: tuple[Message, ...]) -> None:
+    """The batch's texts are JSON objects on one line each; metadata is read-only. Cheap guards,
+    page-wide and in C (`map`): json.dumps never writes a raw newline."""
+    if not messages:
+        return
+    texts = list(map(_TEXT, messages))
+    try:
+        ends = "".join(map(_FIRST, texts)) + "".join(map(_LAST, texts))
+    except IndexError:  # an empty text
+        ends = ""
+    if (
+        ends != "{" * len(texts) + "}" * len(texts)
+        or any(map(contains, texts, repeat("\n")))
+        or any(map(contains, texts, repeat("\r")))
+    ):
+        bad = next(m for m in messages if not _one_object_line(m.text))
+        raise ValueError(f"message {bad.id!r}: text must be one JSON object on one line")
+    if not all(map(isinstance, map(_METADATA, messages), repeat(MappingProxyType))):
+        for message in messages:
+            if not isinstance(message.metadata, MappingProxyType):
+                force_setattr(message, "metadata", MappingProxyType(dict(message.metadata)))
+
+
+def _one_object_line(text: str) -> bool:
+    return text.startswith("{") and text.endswith("}") and "\n" not in text and "\r" not in text
 
 
 class Sink(Protocol):

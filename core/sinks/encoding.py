@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from core.sinks.contract import Batch, Message
 
 _json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# A string as JSON, as `_json` writes it (ensure_ascii off), without its Python frame: once per record.
+_quoted = json.encoder.encode_basestring
 
 MAX_REQUEST_BYTES = 1_000_000  # the protocol asks for requests under 1 MB before compression
 
@@ -92,7 +94,7 @@ def ndjson_lines(batch: Batch) -> bytes:
                 f'"dataCollection":{collection},"logType":{_json(message.log_type)},'
                 f'"metadata":{_json(dict(message.metadata))},"message":'
             )
-        lines.append(f'{{"id":{_json(message.id)},{middle}{message.text}}}\n')
+        lines.append(f'{{"id":{_quoted(message.id)},{middle}{message.text}}}\n')
     return "".join(lines).encode("utf-8")
 
 

@@ -11,15 +11,21 @@ from core.sinks.contract import REJECTED, UNAVAILABLE, Batch, Message, status_er
 from tests.unit.sinks.builders import batch, message
 
 
-@pytest.mark.parametrize("text", ['["a"]', '{"a":1}\n{"b":2}', '{"a":"\r"}\r', "", "not json"], ids=repr)
-def test_a_message_text_must_be_one_json_object_on_one_line(text: str) -> None:
-    with pytest.raises(ValueError, match="one JSON object on one line"):
-        Message(id="m", log_type="receipt", metadata={}, text=text)
+@pytest.mark.parametrize(
+    "text", ['["a"]', '{"a":1}\n{"b":2}', '{"a":"\r"}\r', '{"a":"\r"}', "", "not json", "{", "}"], ids=repr
+)
+@pytest.mark.parametrize("place", [0, 1, 2])
+def test_a_batch_refuses_a_text_that_is_not_one_json_object_on_one_line(text: str, place: int) -> None:
+    good = [message(i) for i in range(3)]
+    good[place] = Message(id="bad-one", log_type="receipt", metadata={}, text=text)
+    with pytest.raises(ValueError, match=r"'bad-one'.*one JSON object on one line"):
+        Batch(id="b", source_id="s", collector="c", source="s", collection="siem", messages=tuple(good))
 
 
-def test_a_message_metadata_is_read_only_and_copied() -> None:
+def test_a_batched_message_metadata_is_read_only_and_copied() -> None:
     source = {"_source": "a"}
     built = Message(id="m", log_type="receipt", metadata=source, text="{}")
+    Batch(id="b", source_id="s", collector="c", source="s", collection="siem", messages=(message(0), built))
     source["_source"] = "changed"
     assert built.metadata["_source"] == "a"
     with pytest.raises(TypeError):
