@@ -1,5 +1,6 @@
 """`fetch(unit)`: take the unit's lease, read one batch of records from its checkpoint, and hand
-the lease and the page to `Forward`, run by this task in the same process (`tasks.chains`).
+the lease and the page to `Forward`, run by this task in the same process (`tasks.chains`) under
+the same in-flight claim on the source (one claim, and one release, for both).
 
 A SIEM stream only lists: each listing page's files become children (`Coordination.adopt`) that
 any worker reads in parallel. A windowed stream with a long backlog hands out sub-windows the
@@ -43,37 +44,38 @@ class Fetch:
         self.unit = work.unit
         self.spec = spec_for(work.unit.collection)  # a SIEM stream's is its mode's (`siem_mode.plan`)
 
-    def run(self) -> PageMessage | None:
+    def run(self, claimed: bool) -> PageMessage | None:
+        """The page to forward, if any; `claimed`: whether the task holds its in-flight claim (the
+        source is neither Stopping nor gone)."""
         work, coordination = self.work, self.svc.coordination
-        with work.in_flight("fetch") as claimed:
-            if not claimed:
-                coordination.unschedule(self.unit.id)
-                return None
-            source = self.svc.sources.get_optional(self.unit.source_id)
-            if source is None or not work.admitted(source):
-                return None
-            lease = coordination.acquire(self.unit.id, self.svc.settings.lease_ttl_seconds)
-            if lease is None:
-                log.info("unit %s is leased by another worker; this fetch steps aside", self.unit)
-                return None
-            message: PageMessage | None = None
-            try:
-                message = self._fetch(source, lease)
-                return message
-            except Paced as paced:
-                work.paced(paced)
-                return None
-            except Refusal as lost:
-                log.info("unit %s: %s; this fetch steps aside", self.unit, lost)
-                return None
-            except SourceError as error:
-                if isinstance(error, RateLimited):
-                    work.throttle(source, self.spec.path, error)
-                work.failed(source, error)
-                return None
-            finally:
-                if message is None:
-                    coordination.release(lease)
+        if not claimed:
+            coordination.unschedule(self.unit.id)
+            return None
+        source = self.svc.sources.get_optional(self.unit.source_id)
+        if source is None or not work.admitted(source):
+            return None
+        lease = coordination.acquire(self.unit.id, self.svc.settings.lease_ttl_seconds)
+        if lease is None:
+            log.info("unit %s is leased by another worker; this fetch steps aside", self.unit)
+            return None
+        message: PageMessage | None = None
+        try:
+            message = self._fetch(source, lease)
+            return message
+        except Paced as paced:
+            work.paced(paced)
+            return None
+        except Refusal as lost:
+            log.info("unit %s: %s; this fetch steps aside", self.unit, lost)
+            return None
+        except SourceError as error:
+            if isinstance(error, RateLimited):
+                work.throttle(source, self.spec.path, error)
+            work.failed(source, error)
+            return None
+        finally:
+            if message is None:
+                coordination.release(lease)
 
     def _fetch(self, source: StoredSource, lease: Lease) -> PageMessage | None:
         svc, unit, now = self.svc, self.unit, self.svc.clock.now()
@@ -191,6 +193,8 @@ def fetch(unit: str) -> None:
     svc = services()
     with closing(carried_on(unit)) as units:  # closed at once, an exception too: the rest is queued
         for each in units:
-            message = Fetch(Work.of(svc, each)).run()
-            if message is not None:
-                Forward(Work.of(svc, message.unit), message).run()
+            work = Work.of(svc, each)
+            with work.in_flight("fetch") as claimed:  # one claim for the fetch and its page's forward
+                message = Fetch(work).run(claimed)
+                if message is not None:
+                    Forward(work, message).run_claimed()

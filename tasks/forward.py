@@ -43,22 +43,25 @@ class Forward:
         self.message = message
 
     def run(self) -> None:
+        with self.work.in_flight("forward") as claimed:
+            if claimed:
+                self.run_claimed()
+
+    def run_claimed(self) -> None:
+        """`run` for a task that holds the source's in-flight claim already (`fetch`'s)."""
         work, message = self.work, self.message
-        with work.in_flight("forward") as claimed:
-            if not claimed:
-                return
-            source = self.svc.sources.get_optional(work.unit.source_id)
-            if source is None:
-                return
-            lease = Lease(message.unit, message.lease_token, message.epoch)
-            try:
-                self._forward(source, lease)
-            except Refusal as lost:
-                log.info("unit %s: %s; the page is left to the lease's holder", work.unit, lost)
-            except SourceError as error:
-                work.failed(source, error)
-            finally:
-                self.svc.coordination.release(lease)
+        source = self.svc.sources.get_optional(work.unit.source_id)
+        if source is None:
+            return
+        lease = Lease(message.unit, message.lease_token, message.epoch)
+        try:
+            self._forward(source, lease)
+        except Refusal as lost:
+            log.info("unit %s: %s; the page is left to the lease's holder", work.unit, lost)
+        except SourceError as error:
+            work.failed(source, error)
+        finally:
+            self.svc.coordination.release(lease)
 
     def _forward(self, source: StoredSource, lease: Lease) -> None:
         svc, work, message = self.svc, self.work, self.message

@@ -88,7 +88,7 @@ class PacedCaller:
         self._on_wait = on_wait
 
     def call(self, request: Request, token: str) -> JsonObject:
-        self._admit(request.path)
+        admitted = self._admit(request.path)
         asked = replace(request, keep_headers=(*request.keep_headers, *pacing.HEADERS))
         body = self._caller.call(asked, token)
         kept = body.pop(KEPT_HEADERS, None)
@@ -98,14 +98,15 @@ class PacedCaller:
             body[KEPT_HEADERS] = {name: value for name, value in headers.items() if name in wanted}
         seen = pacing.budget_of(headers, self._now())
         if seen is not None:
-            self._record(request.path, seen)
+            self._record(request.path, seen, admitted)
         return body
 
     def _now(self) -> float:
         return self._clock.now().timestamp()
 
-    def _admit(self, endpoint: str) -> None:
-        """Return when the call may go (claimed against the budget); raise `Paced` otherwise."""
+    def _admit(self, endpoint: str) -> Reading | None:
+        """Return when the call may go (claimed against the budget); raise `Paced` otherwise. What
+        the budget became by this claim, if this claim wrote it (a hint for `_record`)."""
         for _ in range(CLAIM_TRIES):
             now = self._now()
             reading = self._budgets.reading(self._client_id, endpoint)
@@ -122,16 +123,27 @@ class PacedCaller:
                 if pacing.earliest(reading, now, self._share) > now:
                     continue  # another unit took the moment
             after = pacing.spent(reading.budget, now)
-            if after is None or self._budgets.swap(self._client_id, endpoint, reading.version, after):
-                return
+            if after is None:
+                return None
+            if self._budgets.swap(self._client_id, endpoint, reading.version, after):
+                return Reading(after, reading.version + 1, reading.paused_until)
             stated = reading.budget
             if stated is not None and stated.remaining > pacing.few(stated, self._share):
-                return  # plenty left: a lost race over the count costs nothing
+                return None  # plenty left: a lost race over the count costs nothing
         until = self._now() + STEP_ASIDE_SECONDS
         self._waited(endpoint, STEP_ASIDE_SECONDS, rescheduled=True)
         raise Paced(endpoint, until, STEP_ASIDE_SECONDS)
 
-    def _record(self, endpoint: str, seen: Budget) -> None:
+    def _record(self, endpoint: str, seen: Budget, admitted: Reading | None = None) -> None:
+        """Store the budget an answer stated, if newer than the stored one. First, without reading,
+        against what this call's claim stored (`admitted`), which holds unless another call wrote
+        since; only a fresh reading decides to keep the stored budget."""
+        if (
+            admitted is not None
+            and pacing.newer(admitted.budget, seen)
+            and self._budgets.swap(self._client_id, endpoint, admitted.version, seen)
+        ):
+            return
         for _ in range(CLAIM_TRIES):
             reading = self._budgets.reading(self._client_id, endpoint)
             if not pacing.newer(reading.budget, seen):

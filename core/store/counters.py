@@ -59,6 +59,16 @@ class Counters:
             with redis_failures("counter"):
                 self._redis.hincrby(keys.counter(name), field, amount)
 
+    def queue(
+        self, pipe: redis.client.Pipeline, name: str, labels: Mapping[str, str], amount: int = 1
+    ) -> None:
+        """`add` as a command on `pipe`, sent with the caller's other commands in one round trip.
+        Not for records forwarded, whose history `add` keeps as well."""
+        if name == RECORDS_FORWARDED:
+            raise ValueError("records forwarded also feed their history: use add()")
+        if amount:
+            pipe.hincrby(keys.counter(name), _field(labels), amount)
+
     def read(self, name: str) -> dict[Labels, int]:
         with redis_failures("counter read"):
             raw = self._redis.hgetall(keys.counter(name))

@@ -266,19 +266,19 @@ class DestinationReport:
         self._counters = counters
 
     def record(self, outcome: Outcome) -> None:
+        """The counters and the health of one write, in one round trip (a pipeline): once per batch."""
         labels = {"destination": outcome.name, "type": outcome.type}
-        self._counters.add(SEND_MS, labels, max(0, round(outcome.seconds * 1000)))
-        self._counters.add(SENDS, labels)
+        pipe = self._redis.pipeline(transaction=False)
+        self._counters.queue(pipe, SEND_MS, labels, max(0, round(outcome.seconds * 1000)))
+        self._counters.queue(pipe, SENDS, labels)
         health = keys.destination_health(outcome.destination_id)
         if outcome.code is None:
-            self._counters.add(BATCHES, labels)
-            self._counters.add(RECORDS, labels, outcome.records)
-            with redis_failures("destination health"):
-                self._redis.hset(health, "ok", outcome.at.isoformat())
-            return
-        self._counters.add(FAILURES, {**labels, "kind": outcome.code})
-        with redis_failures("destination health"):
-            self._redis.hset(
+            self._counters.queue(pipe, BATCHES, labels)
+            self._counters.queue(pipe, RECORDS, labels, outcome.records)
+            pipe.hset(health, "ok", outcome.at.isoformat())
+        else:
+            self._counters.queue(pipe, FAILURES, {**labels, "kind": outcome.code})
+            pipe.hset(
                 health,
                 mapping={
                     "failed": outcome.at.isoformat(),
@@ -286,3 +286,5 @@ class DestinationReport:
                     "message": (outcome.message or "")[:500],
                 },
             )
+        with redis_failures("destination report"):
+            pipe.execute()

@@ -29,3 +29,22 @@ def test_a_label_that_would_corrupt_the_series_is_refused(redis_server: RedisSer
     counters = Counters(redis.Redis.from_url(redis_server.url))
     with pytest.raises(ValueError, match="holds"):
         counters.add(RECORDS_FORWARDED, {"source": "a,b"})
+
+
+def test_counts_queued_on_a_pipeline_land_when_it_is_sent_and_records_forwarded_is_refused(
+    redis_server: RedisServer,
+) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    counters = Counters(client)
+    pipe = client.pipeline(transaction=False)
+    counters.queue(pipe, ERRORS, {"source": "s1", "collection": "dlp"}, 3)
+    counters.queue(pipe, ERRORS, {"collection": "dlp", "source": "s1"})
+    counters.queue(pipe, ERRORS, {"source": "s2", "collection": "dlp"}, 0)  # nothing to add: no command
+    assert counters.read(ERRORS) == {}  # nothing is sent before the pipeline is
+    assert len(pipe.command_stack) == 2
+    pipe.execute()
+    assert counters.read(ERRORS) == {(("collection", "dlp"), ("source", "s1")): 4}
+    with pytest.raises(ValueError, match="history"):
+        counters.queue(pipe, RECORDS_FORWARDED, {"source": "s1", "collection": "dlp"}, 1)
+    with pytest.raises(ValueError, match="holds"):
+        counters.queue(pipe, ERRORS, {"source": "a=b"})

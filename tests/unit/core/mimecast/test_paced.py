@@ -11,7 +11,7 @@ import pytest
 from core.clock import ManualClock
 from core.engine.decisions import take
 from core.mimecast.paced import MemoryBudgets, PacedCaller
-from core.mimecast.pacing import Budget, Paced
+from core.mimecast.pacing import Budget, Paced, Reading
 from core.models import KEPT_HEADERS, JsonObject, Page, Request, WindowCursor
 
 ENDPOINT = "/api/dlp/get-logs"
@@ -150,3 +150,52 @@ def test_a_batch_ends_at_the_page_before_a_paced_call_and_a_paced_first_call_goe
     assert not taken.finished
     with pytest.raises(Paced):
         take(pages(0), 1000)
+
+
+class CountedBudgets(MemoryBudgets):
+    """The in-memory budgets, counting reads: each is a round trip to Redis in a deployment."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def reading(self, client_id: str, endpoint: str) -> Reading:
+        self.reads += 1
+        return super().reading(client_id, endpoint)
+
+
+def test_an_answer_is_recorded_against_what_the_call_claimed_without_reading_again_unless_another_wrote(
+    clock: ManualClock,
+) -> None:
+    quota, budgets = Quota(clock, 100, 600), CountedBudgets()
+    caller, other = (paced(clock, quota, budgets, []) for _ in range(2))
+    caller.call(REQUEST, "token")  # the first answer states the budget: nothing claimed before it
+    stated = budgets.reading("app-1", ENDPOINT).budget
+    assert stated is not None
+    assert stated.remaining == 99
+    # Given a budget known: a call reads it once to claim one call, and records the answer on the
+    # version its claim wrote, without a second read
+    budgets.reads = 0
+    clock.advance(10)
+    caller.call(REQUEST, "token")
+    assert budgets.reads == 1
+    assert (budgets.reading("app-1", ENDPOINT).budget or stated).remaining == 98
+    # When another call claims and answers between a claim and its answer, both answers are weighed
+    # against a fresh read
+    budgets.reads = 0
+    clock.advance(10)
+    original = quota.call
+
+    def meanwhile(request: Request, token: str) -> JsonObject:
+        quota.call = original  # type: ignore[method-assign]
+        clock.advance(10)
+        other.call(REQUEST, "token")  # claims and records in between
+        return original(request, token)
+
+    quota.call = meanwhile  # type: ignore[method-assign]
+    caller.call(REQUEST, "token")
+    # Four reads: the two claims; the other's answer (97: it reached Mimecast first) is older than
+    # the caller's claim, which only a fresh read may decide; the caller's answer (96) finds the
+    # version moved on, so it reads, and stores it
+    assert budgets.reads == 4
+    assert (budgets.reading("app-1", ENDPOINT).budget or stated).remaining == 96
