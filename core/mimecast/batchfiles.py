@@ -76,11 +76,16 @@ def _inflate(inflater: isal_zlib.Decompress, data: bytes) -> Iterator[bytes]:
         raise CorruptFile(f"the file is not valid gzip: {exc}") from None
 
 
-def lines(pieces: Iterable[bytes], max_line: int = MAX_LINE_BYTES) -> Iterator[tuple[bytes, bool]]:
-    """Split bytes into lines; yields (line, too_long). A too-long line yields only its head.
+class _TooLong(bytes):
+    """The head of a line longer than the limit (what `_runs` hands out for it)."""
+
+
+def _runs(pieces: Iterable[bytes], max_line: int) -> Iterator[list[bytes]]:
+    """The lines of each piece as a list; a line too long is only its head, as a `_TooLong`.
 
     Each piece is split in C (`bytes.split`); only the part of a line that spans two pieces is
-    carried over, and never more than `max_line` of it.
+    carried over, and never more than `max_line` of it. A list per piece, not a line at a time:
+    the loop over a file's lines (`chunks`) runs once per line of every batch file.
     """
     carry = b""
     overlong = False
@@ -101,15 +106,26 @@ def lines(pieces: Iterable[bytes], max_line: int = MAX_LINE_BYTES) -> Iterator[t
                 overlong = len(head) > max_line
             else:
                 head = carry
-        yield (head[:max_line], True) if overlong or len(head) > max_line else (head, False)
-        for middle in parts[1:-1]:
-            yield (middle[:max_line], True) if len(middle) > max_line else (middle, False)
-        carry = parts[-1]
+        parts[0] = _TooLong(head[:max_line]) if overlong or len(head) > max_line else head
+        carry = parts.pop()
+        if max(map(len, parts)) > max_line:  # in C; rare
+            parts = [
+                part if type(part) is _TooLong or len(part) <= max_line else _TooLong(part[:max_line])
+                for part in parts
+            ]
+        yield parts
         overlong = len(carry) > max_line
         if overlong:
             carry = carry[:max_line]
     if carry or overlong:
-        yield carry, overlong
+        yield [_TooLong(carry) if overlong else carry]
+
+
+def lines(pieces: Iterable[bytes], max_line: int = MAX_LINE_BYTES) -> Iterator[tuple[bytes, bool]]:
+    """Split bytes into lines; yields (line, too_long). A too-long line yields only its head."""
+    for run in _runs(pieces, max_line):
+        for line in run:
+            yield (bytes(line), True) if type(line) is _TooLong else (line, False)
 
 
 def chunks(
@@ -128,24 +144,28 @@ def chunks(
     size = 0
     number = 0
     try:
-        for line, too_long in lines(text, max_line):
-            number += 1
-            if number <= start_line:
+        for run in _runs(text, max_line):
+            if number + len(run) <= start_line:  # read before: skipped whole
+                number += len(run)
                 continue
-            if size >= max_bytes or len(records) + len(quarantined) >= max_records:
-                yield Chunk(tuple(records), tuple(quarantined), number - 1, eof=False)
-                records, quarantined, size = [], [], 0
-            parsed = (
-                Quarantined(source, number, f"line longer than {max_line} bytes", _head(line))
-                if too_long
-                else parse_line(spec, source, number, line)
-            )
-            if isinstance(parsed, Record):
-                records.append(parsed)
-                size += len(line)
-            elif parsed is not None:
-                quarantined.append(parsed)
-                size += len(parsed.text)
+            for line in run:
+                number += 1
+                if number <= start_line:
+                    continue
+                if size >= max_bytes or len(records) + len(quarantined) >= max_records:
+                    yield Chunk(tuple(records), tuple(quarantined), number - 1, eof=False)
+                    records, quarantined, size = [], [], 0
+                parsed = (
+                    Quarantined(source, number, f"line longer than {max_line} bytes", _head(line))
+                    if type(line) is _TooLong
+                    else parse_line(spec, source, number, line)
+                )
+                if type(parsed) is Record:
+                    records.append(parsed)
+                    size += len(line)
+                elif parsed is not None:
+                    quarantined.append(parsed)
+                    size += len(parsed.text)
     except CorruptFile as corrupt:
         # A poison file must not block the stream (peers.md 4.9): keep what was read, report the rest.
         number = max(number, start_line) + 1

@@ -65,6 +65,33 @@ def test_a_line_longer_than_the_limit_is_flagged_and_only_its_head_is_kept() -> 
     assert list(lines([b"x" * 10, b"y" * 10 + b"\nok\n"], max_line=8)) == [(b"x" * 8, True), (b"ok", False)]
 
 
+MIXED = b"short\n" + b"L" * 30 + b"\n\n" + b"M" * 12 + b"\nok\n" + b"N" * 25 + b"\ntail"
+
+
+@pytest.mark.parametrize("piece", [1, 3, 8, 11, 29, 1000])
+def test_lines_are_the_same_whatever_the_pieces_and_lines_too_long_are_cut_wherever_they_fall(
+    piece: int,
+) -> None:
+    # What a whole-file split says: each line, cut to the limit and flagged when longer
+    expected = [(line[:12], len(line) > 12) for line in MIXED.split(b"\n")]
+    got = list(lines(split(MIXED, piece), max_line=12))
+    assert got == expected
+    assert all(type(line) is bytes for line, _ in got)
+
+
+@pytest.mark.parametrize("piece", [5, 64, 10**6])
+def test_a_line_too_long_is_quarantined_at_its_position_and_reading_resumes_after_it(piece: int) -> None:
+    data = event(1) + b"\n" + b"{" + b"x" * 300 + b"}\n" + event(2) + b"\n" + event(3) + b"\n"
+    (chunk,) = chunks(SIEM_BATCH, KEY, split(data, piece), max_line=200)
+    assert [record.raw["_offset"] for record in chunk.records] == [1, 2, 3]
+    assert [(q.position, q.reason, len(q.text)) for q in chunk.quarantined] == [
+        (2, "line longer than 200 bytes", 200)
+    ]
+    (resumed,) = chunks(SIEM_BATCH, KEY, split(data, piece), start_line=3, max_line=200)
+    assert [record.raw["_offset"] for record in resumed.records] == [3]
+    assert (resumed.quarantined, resumed.line, resumed.eof) == ((), 4, True)
+
+
 def test_records_come_in_chunks_of_bounded_count_and_the_last_says_eof() -> None:
     got = list(chunks(SIEM_BATCH, KEY, [ndjson(10)], max_records=4))
     assert [len(chunk.records) for chunk in got] == [4, 4, 2]
