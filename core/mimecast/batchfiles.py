@@ -160,7 +160,7 @@ def chunks(
                     if type(line) is _TooLong
                     else parse_line(spec, source, number, line)
                 )
-                if type(parsed) is Record:
+                if isinstance(parsed, Record):
                     records.append(parsed)
                     size += len(line)
                 elif parsed is not None:
