@@ -102,8 +102,9 @@ def messages(
     return tuple(kept), tuple(withheld)
 
 
+# In C, both: they run once per record of every page.
 _OUTGOING = attrgetter("id", "kind", "text")
-_KIND = itemgetter(1)  # in C: it runs once per record of every page
+_KIND = itemgetter(1)
 
 
 def outgoing(records: Iterable[Record]) -> tuple[tuple[str, str, str], ...]:
