@@ -156,3 +156,27 @@ def test_a_siem_line_reads_the_same_on_the_quick_path_as_by_a_full_parse(line: b
     from core.mimecast.records import _parse_any_line
 
     assert parse_line(SIEM_BATCH, "file.gz", 3, line) == _parse_any_line(SIEM_BATCH, "file.gz", 3, line)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        BATCH_LINE,
+        {**BATCH_LINE, "type": None, "eventType": "url protect"},
+        {k: v for k, v in BATCH_LINE.items() if k not in ("type",)},
+        {**BATCH_LINE, "type": 7},
+        {k: v for k, v in BATCH_LINE.items() if k != "_offset"},
+        STREAMED,
+        {**BATCH_LINE, "subject": "caf\u00e9 \u2603"},
+    ],
+    ids=["coordinates", "eventType", "no type", "numeric type", "no offset", "streamed", "non-ASCII"],
+)
+def test_a_batch_file_line_gets_the_id_and_kind_of_the_general_rule(line: dict[str, object]) -> None:
+    """`parse_line` computes a SIEM line's id and kind its own (quicker) way: they must stay the
+    general rule's (`record_id`, `record_kind`), or the same record would change id."""
+    text = json.dumps(line, ensure_ascii=False, separators=(",", ":"))
+    parsed = parse_line(SIEM_BATCH, "file", 1, text.encode())
+    assert isinstance(parsed, Record)
+    assert parsed.id == record_id(SIEM_BATCH, line, text)
+    assert parsed.kind == record_kind(SIEM_BATCH, line)
+    assert parsed.text == text
