@@ -5,8 +5,10 @@ Parts: `simulator` (how fast the simulator serves), `client` (our Mimecast clien
 issue 9, `p1` (pipeline against a plain loop), `p5` (scaling over worker processes) and `dispatch`
 (tick time and steady state); `targets` runs those three; and issue 10's `freshness` (a record's
 arrival in the destination after it became available, on a live simulator, `--minutes` long). No
-part named: all of them. Whenever p1, p5, dispatch or freshness ran, a table of the issues' targets
-next to the figures ends the output.
+part named: all of them. Apart from them, `ab --base REV` drains the P1 backlog with the code at REV
+and with the working tree, alternately (`bench.side_by_side`): a change measured against its base.
+Whenever p1, p5, dispatch or freshness ran, a table of the issues' targets next to the figures ends
+the output.
 
 Quick run: `python -m bench p1 --records 30000`, `python -m bench targets --quick`, or
 `python -m bench freshness --quick` (4 minutes).
@@ -26,6 +28,7 @@ from bench import (
     dispatch_tick,
     freshness,
     pipeline_vs_reference,
+    side_by_side,
     simulator_throughput,
     worker_scaling,
 )
@@ -40,7 +43,7 @@ QUICK = {"records": 30_000, "p5_records": 12_000, "streams": 4_000, "due": 1_000
 
 def _options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parts = [*PARTS, "targets", "all"]
+    parts = [*PARTS, "targets", "all", "ab"]
     parser.add_argument("parts", nargs="*", metavar="PART", help=f"any of {', '.join(parts)} (default: all)")
     parser.add_argument(
         "--records", type=int, default=pipeline_vs_reference.RECORDS, help="P1 backlog (nominal)"
@@ -69,11 +72,15 @@ def _options() -> argparse.Namespace:
         metavar="NAME=VALUE",
         help="a setting for the product's processes",
     )
+    parser.add_argument("--base", help="ab: the revision to compare the working tree with")
+    parser.add_argument("--rounds", type=int, default=side_by_side.ROUNDS, help="ab: rounds of each side")
     parser.add_argument("--quick", action="store_true", help="small sizes: " + str(QUICK))
     options = parser.parse_args()
     unknown = [part for part in options.parts if part not in parts]
     if unknown:
         parser.error(f"unknown part(s) {', '.join(unknown)}; parts: {', '.join(parts)}")
+    if "ab" in options.parts and (not options.base or len(options.parts) > 1):
+        parser.error("ab runs alone and needs --base REV (a commit, branch or tag)")
     if options.quick:
         for name, value in QUICK.items():
             setattr(options, name, value)
@@ -141,10 +148,14 @@ def _load() -> str:
 
 def main() -> None:
     options = _options()
+    settings = dict(item.split("=", 1) for item in options.env)
+    if options.parts == ["ab"]:
+        with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp:
+            side_by_side.run(Path(tmp), options.base, options.rounds, 2, options.records, settings)
+        return
     parts = [p for p in options.parts if p != "all"] or list(PARTS)
     if "targets" in parts:
         parts = [p for p in parts if p != "targets"] + ["p1", "p5", "dispatch"]
-    settings = dict(item.split("=", 1) for item in options.env)
     p1 = p5 = dispatch = None
     fresh: freshness.Freshness | None = None
     began = time.monotonic()
