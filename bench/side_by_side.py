@@ -10,11 +10,10 @@ checked against the ground truth. The workers' CPU is their processes' user + sy
 
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import chdir, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,16 +42,6 @@ def worktree(repository: Path, rev: str, where: Path) -> Iterator[Path]:
     finally:
         remove = ["git", "-C", str(repository), "worktree", "remove", "--force", str(where)]
         subprocess.run(remove, check=False)
-
-
-@contextmanager
-def inside(directory: Path) -> Iterator[None]:
-    before = Path.cwd()
-    os.chdir(directory)
-    try:
-        yield
-    finally:
-        os.chdir(before)
 
 
 def workers_cpu() -> float:
@@ -98,7 +87,7 @@ def run(
             for number in range(rounds):
                 order = list(trees) if number % 2 == 0 else list(reversed(trees))
                 for name in order:
-                    with inside(trees[name]):
+                    with chdir(trees[name]):
                         done = drain(directory / f"{number}-{len(results[name])}-{name[:4]}", sim.url,
                                      truth, processes, settings or {})  # fmt: skip
                     results[name].append(done)

@@ -76,12 +76,12 @@ def _inflate(inflater: isal_zlib.Decompress, data: bytes) -> Iterator[bytes]:
         raise CorruptFile(f"the file is not valid gzip: {exc}") from None
 
 
-class _TooLong(bytes):
-    """The head of a line longer than the limit (what `_runs` hands out for it)."""
+class TooLong(bytes):
+    """The head of a line longer than the limit (what `line_runs` hands out for it)."""
 
 
-def _runs(pieces: Iterable[bytes], max_line: int) -> Iterator[list[bytes]]:
-    """The lines of each piece as a list; a line too long is only its head, as a `_TooLong`.
+def line_runs(pieces: Iterable[bytes], max_line: int) -> Iterator[list[bytes]]:
+    """The lines of each piece as a list; a line too long is only its head, as a `TooLong`.
 
     Each piece is split in C (`bytes.split`); only the part of a line that spans two pieces is
     carried over, and never more than `max_line` of it. A list per piece, not a line at a time:
@@ -106,11 +106,11 @@ def _runs(pieces: Iterable[bytes], max_line: int) -> Iterator[list[bytes]]:
                 overlong = len(head) > max_line
             else:
                 head = carry
-        parts[0] = _TooLong(head[:max_line]) if overlong or len(head) > max_line else head
+        parts[0] = TooLong(head[:max_line]) if overlong or len(head) > max_line else head
         carry = parts.pop()
         if max(map(len, parts)) > max_line:  # in C; rare
             parts = [
-                part if type(part) is _TooLong or len(part) <= max_line else _TooLong(part[:max_line])
+                part if type(part) is TooLong or len(part) <= max_line else TooLong(part[:max_line])
                 for part in parts
             ]
         yield parts
@@ -118,14 +118,7 @@ def _runs(pieces: Iterable[bytes], max_line: int) -> Iterator[list[bytes]]:
         if overlong:
             carry = carry[:max_line]
     if carry or overlong:
-        yield [_TooLong(carry) if overlong else carry]
-
-
-def lines(pieces: Iterable[bytes], max_line: int = MAX_LINE_BYTES) -> Iterator[tuple[bytes, bool]]:
-    """Split bytes into lines; yields (line, too_long). A too-long line yields only its head."""
-    for run in _runs(pieces, max_line):
-        for line in run:
-            yield (bytes(line), True) if type(line) is _TooLong else (line, False)
+        yield [TooLong(carry) if overlong else carry]
 
 
 def chunks(
@@ -144,7 +137,7 @@ def chunks(
     size = 0
     number = 0
     try:
-        for run in _runs(text, max_line):
+        for run in line_runs(text, max_line):
             if number + len(run) <= start_line:  # read before: skipped whole
                 number += len(run)
                 continue
@@ -157,7 +150,7 @@ def chunks(
                     records, quarantined, size = [], [], 0
                 parsed = (
                     Quarantined(source, number, f"line longer than {max_line} bytes", _head(line))
-                    if type(line) is _TooLong
+                    if type(line) is TooLong
                     else parse_line(spec, source, number, line)
                 )
                 if isinstance(parsed, Record):

@@ -24,9 +24,6 @@ def _kind(type_field: object, event_type: object) -> str:
     return str(kind) if kind else "siem"
 
 
-_sha256 = hashlib.sha256
-
-
 def _text_digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
@@ -156,17 +153,9 @@ def parse_line(spec: StreamSpec, source: str, position: int, line: bytes) -> Rec
             if not (text.startswith("{") and text.endswith("}")):
                 text = text.strip()
             if "\r" not in text:
-                # `_kind` and `_siem_id` written out: this runs once per line of every batch file
-                kind = head.type or head.eventType or "siem"
-                if type(kind) is not str:
-                    kind = str(kind)
-                prefix, partition, offset = spec.collection_name, head.partition, head.offset
-                if partition is not None and offset is not None:
-                    material = f"{head.accountId}\x1f{kind}\x1f{partition}\x1f{offset}".encode()
-                    record_id = f"{prefix}-{_sha256(material).hexdigest()[:32]}"
-                else:
-                    record_id = f"{prefix}-{_text_digest(text)}"
-                return Record(record_id, prefix, kind, text)
+                kind = _kind(head.type, head.eventType)
+                record_id = _siem_id(head.accountId, kind, head.partition, head.offset, text, _prefix(spec))
+                return Record(record_id, spec.collection_name, kind, text)
     return _parse_any_line(spec, source, position, line)
 
 
