@@ -30,6 +30,7 @@ from core.models import Credentials, SourceConfig
 from core.store import keys
 from core.store.outcomes import Busy
 from core.store.sources import StoredSource
+from tasks.chains import start_chains
 from tasks.failures import resolve, show_failure
 from worker.wiring import Services, services
 
@@ -43,23 +44,33 @@ REUSED = ": their cached token is still valid"
 POLL_CAP_SECONDS = 5.0
 
 
-def hand_off_to_collection(svc: Services, source: StoredSource) -> None:
-    """Put each stream of the (now `Authenticated`) source in the due set, due at once, SIEM first
-    (see `decisions.first_started`), so that the next dispatch tick starts its chain first.
+def hand_off_to_collection(svc: Services, source: StoredSource) -> list[str]:
+    """Start the chain of each stream of the (now `Authenticated`) source at once, SIEM first (see
+    `decisions.first_started`), and of its children that held a slot or take one now; the units
+    started, in that order.
+
+    Each unit is put in the due set `STREAM_HOLD_SECONDS` ahead before its chain is queued, as
+    dispatch would claim it: a chain lost before it ran comes due again by itself, and no dispatch
+    tick starts a second one meanwhile. So a new, updated or restarted source collects within
+    moments, not at the next dispatch tick.
 
     A new generation starts clean: no halt, no failure streaks. Each stream reads on from its
-    checkpoint (a new stream from its collection's lookback), and its children that held a slot
-    are due again; the first page delivered moves the source to `Collecting` (`tasks/forward.py`).
+    checkpoint (a new stream from its collection's lookback); the first page delivered moves the
+    source to `Collecting` (`tasks/forward.py`).
     """
     svc.coordination.clear_halt(source.id)
     svc.streaks.clear_all(source.id)
-    now = svc.clock.now().timestamp()
-    for place, collection in enumerate(first_started(source.config.data_collection)):
-        # A millisecond apart, in that order: dispatch claims (and starts) the earliest first.
-        svc.coordination.schedule(keys.stream_of(source.id, collection), now + place / 1000)
-    svc.coordination.resume_children(source.id, now)
-    svc.coordination.pump(source.id, now, svc.settings.max_in_flight_per_source)
+    held = svc.clock.now().timestamp() + svc.settings.stream_hold_seconds
+    streams = [keys.stream_of(source.id, c) for c in first_started(source.config.data_collection)]
+    for place, stream in enumerate(streams):
+        # A millisecond apart, in that order: should the chains be lost, dispatch starts SIEM's first.
+        svc.coordination.schedule(stream, held + place / 1000)
+    running = svc.coordination.resume_children(source.id, held)
+    admitted = svc.coordination.pump(source.id, held, svc.settings.max_in_flight_per_source)
+    started = [*streams, *running, *admitted]
+    start_chains(started)
     log.info("source %s handed to collection: %s", source.id, ", ".join(source.config.data_collection))
+    return started
 
 
 @dataclass

@@ -8,6 +8,7 @@ open event of the resource at once with one `SourceHealthy` event.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -194,11 +195,34 @@ def gap(
     open_events: Mapping[str, HealthEvent],
 ) -> HealthEvent:
     """A Warning that names what can no longer be collected; collection goes on after it. One stays
-    open per source (refreshed by the next gap), and recovery from errors leaves it open."""
+    open per source (refreshed by the next gap), and recovery from errors leaves it open. A gap that
+    goes on where the open one ends widens it (`widened`): so the next second's edge, which a
+    sub-window of the same backfill meets a moment later, does not hide the days before it."""
     title = "Data no longer available from Mimecast"
+    already = open_events.get(GAP_EVENT)
+    if already is not None:
+        what = widened(already.description, what, reason)
     return standing_warning(
         GAP_EVENT, title, f"not collected: {what} ({reason})", resource, now, new_id, open_events
     )
+
+
+# "not collected: <stream> <since> .. <edge> (<reason>)", as `gap` writes it for a time range.
+_OPEN_RANGE = re.compile(r"not collected: (\S+) (\S+) \.\. (\S+) \((.*)\)")
+_NEW_RANGE = re.compile(r"(\S+) (\S+) \.\. (\S+)")
+
+
+def widened(open_description: str, what: str, reason: str) -> str:
+    """`what`, or the open gap's range carried on to its end, when `what` is a range of the same
+    stream, for the same reason, that starts inside (or where) the open one ends. Pure; the times
+    are written alike (`windows.into_reach`), so their text orders as they do."""
+    opened, new = _OPEN_RANGE.fullmatch(open_description), _NEW_RANGE.fullmatch(what)
+    if opened is None or new is None:
+        return what
+    stream, since, edge, open_reason = opened.groups()
+    if (new[1], reason) != (stream, open_reason) or not since <= new[2] <= edge:
+        return what
+    return f"{stream} {since} .. {max(edge, new[3])}"
 
 
 def standing_warning(

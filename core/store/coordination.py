@@ -263,7 +263,7 @@ class Coordination:
 
     def pump(self, source_id: str, now: float, bound: int) -> list[str]:
         """Admit waiting children while fewer than `bound` run; the admitted, due at `now` (dispatch
-        starts them)."""
+        starts them; a caller that starts them itself passes the time they are held until)."""
         with redis_failures("children admission"):
             found = self._pump(
                 keys=[
@@ -292,7 +292,7 @@ class Coordination:
         return [_text(item) for item in found]
 
     def resume_children(self, source_id: str, now: float) -> list[str]:
-        """Every parked child is back in line, and every child holding a slot is due again now
+        """Every parked child is back in line, and every child holding a slot is due again at `now`
         (after a halt, a restart or an update); the latter."""
         with redis_failures("children resume"):
             self._unpark(

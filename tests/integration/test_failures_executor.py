@@ -147,15 +147,19 @@ def test_one_collections_failure_stays_its_own_and_the_state_names_the_failing_c
     assert svc.coordination.halts(source_id)[EVERY_COLLECTION] == generation
     assert "the credentials were refused: every collection halted" in latest_reason(svc, source_id)
 
-    # A restart's hand-off lifts every halt, forgets every streak and makes every stream due at
-    # once, SIEM's first (it fans out: dispatch claims, and starts, the earliest first)
-    hand_off_to_collection(svc, source)
+    # A restart's hand-off lifts every halt, forgets every streak and starts every stream's chain at
+    # once, SIEM's first (it fans out); each is held in the due set as dispatch would hold it, so a
+    # chain lost before it ran comes due again, SIEM's first, and no tick starts a second meanwhile
+    started = hand_off_to_collection(svc, source)
+    assert started == [siem.id, dlp.id, audit.id]
     assert svc.coordination.halts(source_id) == {}
     assert svc.streaks.failing(source_id) == []
     due = [svc.coordination.due_at(unit.id) for unit in (siem, dlp, audit)]
-    assert all(at is not None and at <= svc.clock.now().timestamp() + 1 for at in due)
+    held = svc.clock.now().timestamp() + svc.settings.stream_hold_seconds
+    assert all(at is not None and held - 5 <= at <= held + 1 for at in due)
     assert due == sorted(due)
     assert len(set(due)) == 3
+    assert svc.coordination.claim_due(svc.clock.now().timestamp(), svc.settings.stream_hold_seconds) == []
 
 
 def test_a_failure_whose_event_opened_after_another_collections_recovery_is_resolved_by_its_own(

@@ -85,7 +85,10 @@ def running_stack(directory: Path, *, workers: int = 0, simulator: bool = False)
     with ExitStack() as cleanup:
         server = RedisServer(directory / "redis")
         sim = SimulatorProcess(directory) if simulator else None
-        env = base_env(server.url, sim.url if sim is not None else None)
+        # Its own file destination: what the workers collect never lands in the working directory.
+        env = base_env(
+            server.url, sim.url if sim is not None else None, SINK_URL=f"file://{directory / 'destination'}"
+        )
         started = [CeleryWorker(directory, env, name=f"w{index + 1}") for index in range(workers)]
         api = ApiServer(directory, env)
         others = [*([sim] if sim is not None else []), *started, api]

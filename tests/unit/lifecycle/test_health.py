@@ -8,6 +8,7 @@ import pytest
 
 from core.errors import ErrorType
 from core.lifecycle.health import (
+    GAP_EVENT,
     HEALTHY_EVENT,
     RECOVERY_SEVERITY,
     HealthEvent,
@@ -15,8 +16,10 @@ from core.lifecycle.health import (
     Severity,
     Status,
     event_name,
+    gap,
     problem,
     recovery,
+    widened,
 )
 from core.lifecycle.states import StateError
 
@@ -137,3 +140,61 @@ def test_a_problem_event_names_the_collection_that_failed() -> None:
 def test_events_round_trip_through_json() -> None:
     event = problem(BAD_CREDENTIALS, SOURCE, T0, "E1", open_events={}, final=False)
     assert HealthEvent.from_json(event.to_json()) == event
+
+
+REACH = "older than the 59 days Mimecast serves for auditEvent"
+
+
+def test_a_gap_that_goes_on_where_the_open_one_ends_widens_it_instead_of_hiding_it() -> None:
+    """A backfill's sub-window, read a second after its stream moved into reach, meets that second's
+    edge: the open gap is carried on to it, so the days before it stay named."""
+    first = gap(
+        "auditEvent 2026-09-01T08:52:59.000Z .. 2026-10-02T08:52:59.000Z",
+        REACH,
+        SOURCE,
+        T0,
+        "e1",
+        open_events={},
+    )
+    assert (
+        first.description
+        == f"not collected: auditEvent 2026-09-01T08:52:59.000Z .. 2026-10-02T08:52:59.000Z ({REACH})"
+    )
+    later = gap(
+        "auditEvent 2026-10-02T08:52:59.000Z .. 2026-10-02T08:53:00.000Z",
+        REACH,
+        SOURCE,
+        T0 + timedelta(seconds=1),
+        "e2",
+        open_events={GAP_EVENT: first},
+    )
+    assert later.event_id == "e1"
+    assert (
+        later.description
+        == f"not collected: auditEvent 2026-09-01T08:52:59.000Z .. 2026-10-02T08:53:00.000Z ({REACH})"
+    )
+
+
+@pytest.mark.parametrize(
+    ("what", "reason"),
+    [
+        ("auditEvent 2026-10-03T00:00:00.000Z .. 2026-10-03T00:00:01.000Z", REACH),  # not where it ends
+        ("dlp 2026-10-02T08:52:59.000Z .. 2026-10-02T08:53:00.000Z", REACH),  # another stream
+        ("auditEvent 2026-10-02T08:52:59.000Z .. 2026-10-02T08:53:00.000Z", "another reason"),
+        ("siem file 1995561-0-0.json.gz", "the file stayed gone"),  # no range
+    ],
+)
+def test_any_other_gap_replaces_the_open_ones_text(what: str, reason: str) -> None:
+    open_gap = gap(
+        "auditEvent 2026-09-01T08:52:59.000Z .. 2026-10-02T08:52:59.000Z",
+        REACH,
+        SOURCE,
+        T0,
+        "e1",
+        open_events={},
+    )
+    assert widened(open_gap.description, what, reason) == what
+    assert (
+        gap(what, reason, SOURCE, T0, "e2", open_events={GAP_EVENT: open_gap}).description
+        == f"not collected: {what} ({reason})"
+    )
