@@ -8,14 +8,16 @@ and reason, and reading goes on.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import accumulate
 
 from isal import isal_zlib
 
 from core.errors import CorruptFile
 from core.mimecast.client import MimecastClient
-from core.mimecast.records import parse_line
+from core.mimecast.records import parse_line, siem_records
 from core.mimecast.streams import StreamSpec
 from core.models import BatchFile, Quarantined, Record
 
@@ -140,6 +142,27 @@ def chunks(
         for run in line_runs(text, max_line):
             if number + len(run) <= start_line:  # read before: skipped whole
                 number += len(run)
+                continue
+            whole = None if any(type(line) is TooLong for line in run) else siem_records(spec, run)
+            if whole is not None:  # every line a record: taken a chunk's share at a time
+                skip = max(start_line - number, 0)
+                number += skip
+                ends = list(accumulate(map(len, run[skip:])))  # bytes read after each line
+                taken = 0
+                while taken < len(ends):
+                    if size >= max_bytes or len(records) + len(quarantined) >= max_records:
+                        yield Chunk(tuple(records), tuple(quarantined), number, eof=False)
+                        records, quarantined, size = [], [], 0
+                    before = ends[taken - 1] if taken else 0
+                    # up to the line that reaches `max_bytes` (included), as many as the chunk holds
+                    reaching = bisect_left(ends, max_bytes - size + before, lo=taken)
+                    room = max_records - len(records) - len(quarantined)
+                    count = min(reaching + 1, len(ends)) - taken
+                    count = min(count, room)
+                    records += whole[skip + taken : skip + taken + count]
+                    size += ends[taken + count - 1] - before
+                    number += count
+                    taken += count
                 continue
             for line in run:
                 number += 1

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import operator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -157,6 +159,52 @@ def parse_line(spec: StreamSpec, source: str, position: int, line: bytes) -> Rec
                 record_id = _siem_id(head.accountId, kind, head.partition, head.offset, text, _prefix(spec))
                 return Record(record_id, spec.collection_name, kind, text)
     return _parse_any_line(spec, source, position, line)
+
+
+def siem_records(spec: StreamSpec, lines: list[bytes]) -> list[Record] | None:
+    """The records of consecutive SIEM lines, as `parse_line` makes them, in one pass; or None when
+    the stream is not SIEM or any line is not what the pass reads (a JSON object alone on its line,
+    in UTF-8): a blank, malformed or padded line, or one with a `\r`, is for `parse_line` to say.
+
+    One pass, because it runs once per line of every batch file: no call per line but the id's.
+    """
+    if spec.id_rule is not IdRule.SIEM or not lines:
+        return None
+    try:
+        heads = list(map(_siem_head, lines))
+        texts = list(map(_utf8, lines))
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
+    if not _one_object_a_line(texts):
+        return None
+    prefix, collection, kind_of, siem_id = _prefix(spec), spec.collection_name, _kind, _siem_id
+    made: list[Record] = []
+    for head, text in zip(heads, texts, strict=True):
+        kind = kind_of(head.type, head.eventType)
+        made.append(
+            Record(
+                siem_id(head.accountId, kind, head.partition, head.offset, text, prefix),
+                collection,
+                kind,
+                text,
+            )
+        )
+    return made
+
+
+_utf8 = operator.methodcaller("decode", "utf-8")
+_FIRST, _LAST = operator.itemgetter(0), operator.itemgetter(-1)
+
+
+def _one_object_a_line(texts: list[str]) -> bool:
+    """Each text starts with `{`, ends with `}` and holds no `\r`: checked list-wide, in C."""
+    try:
+        ends = "".join(map(_FIRST, texts)) + "".join(map(_LAST, texts))
+    except IndexError:  # an empty text
+        return False
+    return ends == "{" * len(texts) + "}" * len(texts) and not any(
+        map(operator.contains, texts, itertools.repeat("\r"))
+    )
 
 
 def _parse_any_line(spec: StreamSpec, source: str, position: int, line: bytes) -> Record | Quarantined | None:

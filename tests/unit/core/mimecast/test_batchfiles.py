@@ -9,10 +9,14 @@ import zlib
 from collections.abc import Iterable, Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.errors import CorruptFile
 from core.mimecast.batchfiles import TooLong, chunks, gunzip, line_runs
+from core.mimecast.records import parse_line
 from core.mimecast.streams import SIEM_BATCH
+from core.models import Quarantined, Record
 
 KEY = "https://bucket.s3.example/siem/f1.gz"
 
@@ -174,3 +178,81 @@ def test_memory_does_not_grow_with_the_size_of_the_file() -> None:
     # Then reading the longer one takes no more memory (a few MiB for either)
     assert large < small * 1.5, f"{small / 2**20:.2f} MiB -> {large / 2**20:.2f} MiB"
     assert large < 4 * 1024 * 1024
+
+
+def line_by_line(
+    text: Iterable[bytes], start_line: int, max_records: int, max_bytes: int, max_line: int
+) -> list[tuple[tuple[Record, ...], tuple[Quarantined, ...], int, bool]]:
+    """The model of `chunks`: every line through `parse_line` in turn, a chunk cut before the line
+    that finds it full (`max_records` entries, or `max_bytes` read)."""
+    cut: list[tuple[tuple[Record, ...], tuple[Quarantined, ...], int, bool]] = []
+    records: list[Record] = []
+    quarantined: list[Quarantined] = []
+    size = number = 0
+    for run in line_runs(text, max_line):
+        for line in run:
+            number += 1
+            if number <= start_line:
+                continue
+            if size >= max_bytes or len(records) + len(quarantined) >= max_records:
+                cut.append((tuple(records), tuple(quarantined), number - 1, False))
+                records, quarantined, size = [], [], 0
+            if type(line) is TooLong:
+                parsed: Record | Quarantined | None = Quarantined(
+                    KEY, number, f"line longer than {max_line} bytes", line[:256].decode("utf-8", "replace")
+                )
+            else:
+                parsed = parse_line(SIEM_BATCH, KEY, number, line)
+            if isinstance(parsed, Record):
+                records.append(parsed)
+                size += len(line)
+            elif parsed is not None:
+                quarantined.append(parsed)
+                size += len(parsed.text)
+    cut.append((tuple(records), tuple(quarantined), max(number, start_line), True))
+    return cut
+
+
+LINES = st.sampled_from(
+    [
+        event(1),
+        event(2) + b" " * 30,
+        b"",
+        b"not json",
+        event(3).replace(b'"x', b'"\r'),
+        b'{"_partition": 1, "_offset": 9, "type": "receipt", "note": "' + b"y" * 300 + b'"}',
+        b'{"type": "receipt", "subject": "no coordinates"}',
+        b"[1, 2]",
+        '{"subject": "caf\u00e9"}'.encode(),
+        b'{"subject": "\xff"}',
+    ]
+)
+
+
+@given(
+    st.lists(LINES, max_size=40),
+    st.integers(1, 400),
+    st.integers(0, 45),
+    st.integers(1, 12),
+    st.integers(1, 3000),
+)
+@settings(max_examples=300, deadline=None)
+def test_chunks_are_what_reading_line_by_line_makes_of_the_file(
+    file_lines: list[bytes], piece: int, start_line: int, max_records: int, max_bytes: int
+) -> None:
+    """Whole runs of good SIEM lines go through `siem_records` at once, a chunk's share at a time;
+    the chunks, records, quarantined lines and positions are those of the line-by-line model."""
+    data = b"\n".join(file_lines) + b"\n"
+    got = [
+        (c.records, c.quarantined, c.line, c.eof)
+        for c in chunks(
+            SIEM_BATCH,
+            KEY,
+            split(data, piece),
+            start_line,
+            max_records=max_records,
+            max_bytes=max_bytes,
+            max_line=200,
+        )
+    ]
+    assert got == line_by_line(split(data, piece), start_line, max_records, max_bytes, 200)
