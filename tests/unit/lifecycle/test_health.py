@@ -143,23 +143,19 @@ def test_events_round_trip_through_json() -> None:
 
 
 REACH = "older than the 59 days Mimecast serves for auditEvent"
+BACKFILL_GAP = "auditEvent 2026-09-01T08:52:59.000Z .. 2026-10-02T08:52:59.000Z"
+
+
+def open_gap() -> HealthEvent:
+    """The gap a backfill of 30 days older than the audit reach opened."""
+    return gap(BACKFILL_GAP, REACH, SOURCE, T0, "e1", open_events={})
 
 
 def test_a_gap_that_goes_on_where_the_open_one_ends_widens_it_instead_of_hiding_it() -> None:
     """A backfill's sub-window, read a second after its stream moved into reach, meets that second's
     edge: the open gap is carried on to it, so the days before it stay named."""
-    first = gap(
-        "auditEvent 2026-09-01T08:52:59.000Z .. 2026-10-02T08:52:59.000Z",
-        REACH,
-        SOURCE,
-        T0,
-        "e1",
-        open_events={},
-    )
-    assert (
-        first.description
-        == f"not collected: auditEvent 2026-09-01T08:52:59.000Z .. 2026-10-02T08:52:59.000Z ({REACH})"
-    )
+    first = open_gap()
+    assert first.description == f"not collected: {BACKFILL_GAP} ({REACH})"
     later = gap(
         "auditEvent 2026-10-02T08:52:59.000Z .. 2026-10-02T08:53:00.000Z",
         REACH,
@@ -169,10 +165,8 @@ def test_a_gap_that_goes_on_where_the_open_one_ends_widens_it_instead_of_hiding_
         open_events={GAP_EVENT: first},
     )
     assert later.event_id == "e1"
-    assert (
-        later.description
-        == f"not collected: auditEvent 2026-09-01T08:52:59.000Z .. 2026-10-02T08:53:00.000Z ({REACH})"
-    )
+    widened_text = "auditEvent 2026-09-01T08:52:59.000Z .. 2026-10-02T08:53:00.000Z"
+    assert later.description == f"not collected: {widened_text} ({REACH})"
 
 
 @pytest.mark.parametrize(
@@ -185,16 +179,7 @@ def test_a_gap_that_goes_on_where_the_open_one_ends_widens_it_instead_of_hiding_
     ],
 )
 def test_any_other_gap_replaces_the_open_ones_text(what: str, reason: str) -> None:
-    open_gap = gap(
-        "auditEvent 2026-09-01T08:52:59.000Z .. 2026-10-02T08:52:59.000Z",
-        REACH,
-        SOURCE,
-        T0,
-        "e1",
-        open_events={},
-    )
-    assert widened(open_gap.description, what, reason) == what
-    assert (
-        gap(what, reason, SOURCE, T0, "e2", open_events={GAP_EVENT: open_gap}).description
-        == f"not collected: {what} ({reason})"
-    )
+    opened = open_gap()
+    assert widened(opened.description, what, reason) == what
+    refreshed = gap(what, reason, SOURCE, T0, "e2", open_events={GAP_EVENT: opened})
+    assert refreshed.description == f"not collected: {what} ({reason})"
