@@ -43,6 +43,7 @@ class Fetch:
         self.svc = work.svc
         self.unit = work.unit
         self.spec = spec_for(work.unit.collection)  # a SIEM stream's is its mode's (`siem_mode.plan`)
+        self.source: StoredSource | None = None  # as `run` read it: its page's forward uses the same
 
     def run(self, claimed: bool) -> PageMessage | None:
         """The page to forward, if any; `claimed`: whether the task holds its in-flight claim (the
@@ -51,7 +52,7 @@ class Fetch:
         if not claimed:
             coordination.unschedule(self.unit.id)
             return None
-        source = self.svc.sources.get_optional(self.unit.source_id)
+        source = self.source = self.svc.sources.get_optional(self.unit.source_id)
         if source is None or not work.admitted(source):
             return None
         lease = coordination.acquire(self.unit.id, self.svc.settings.lease_ttl_seconds)
@@ -195,6 +196,7 @@ def fetch(unit: str) -> None:
         for each in units:
             work = Work.of(svc, each)
             with work.in_flight("fetch") as claimed:  # one claim for the fetch and its page's forward
-                message = Fetch(work).run(claimed)
+                fetching = Fetch(work)
+                message = fetching.run(claimed)
                 if message is not None:
-                    Forward(work, message).run_claimed()
+                    Forward(work, message).run_claimed(fetching.source)

@@ -47,10 +47,11 @@ class Forward:
             if claimed:
                 self.run_claimed()
 
-    def run_claimed(self) -> None:
-        """`run` for a task that holds the source's in-flight claim already (`fetch`'s)."""
+    def run_claimed(self, source: StoredSource | None = None) -> None:
+        """`run` for a task that holds the source's in-flight claim already (`fetch`'s), with the
+        source as that task read it, if it did."""
         work, message = self.work, self.message
-        source = self.svc.sources.get_optional(work.unit.source_id)
+        source = source or self.svc.sources.get_optional(work.unit.source_id)
         if source is None:
             return
         lease = Lease(message.unit, message.lease_token, message.epoch)
