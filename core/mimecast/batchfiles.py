@@ -157,8 +157,7 @@ def chunks(
                     # up to the line that reaches `max_bytes` (included), as many as the chunk holds
                     reaching = bisect_left(ends, max_bytes - size + before, lo=taken)
                     room = max_records - len(records) - len(quarantined)
-                    count = min(reaching + 1, len(ends)) - taken
-                    count = min(count, room)
+                    count = min(reaching + 1, len(ends), taken + room) - taken
                     records += whole[skip + taken : skip + taken + count]
                     size += ends[taken + count - 1] - before
                     number += count

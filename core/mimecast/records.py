@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import operator
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ import orjson
 
 from core.mimecast.streams import IdRule, StreamSpec
 from core.models import JsonObject, Quarantined, Record
+from core.processing.jsontext import one_object_lines
 
 
 def siem_kind(raw: JsonObject) -> str:
@@ -175,7 +175,7 @@ def siem_records(spec: StreamSpec, lines: list[bytes]) -> list[Record] | None:
         texts = list(map(_utf8, lines))
     except (msgspec.DecodeError, UnicodeDecodeError):
         return None
-    if not _one_object_a_line(texts):
+    if not one_object_lines(texts):
         return None
     prefix, collection, kind_of, siem_id = _prefix(spec), spec.collection_name, _kind, _siem_id
     made: list[Record] = []
@@ -193,18 +193,6 @@ def siem_records(spec: StreamSpec, lines: list[bytes]) -> list[Record] | None:
 
 
 _utf8 = operator.methodcaller("decode", "utf-8")
-_FIRST, _LAST = operator.itemgetter(0), operator.itemgetter(-1)
-
-
-def _one_object_a_line(texts: list[str]) -> bool:
-    """Each text starts with `{`, ends with `}` and holds no `\r`: checked list-wide, in C."""
-    try:
-        ends = "".join(map(_FIRST, texts)) + "".join(map(_LAST, texts))
-    except IndexError:  # an empty text
-        return False
-    return ends == "{" * len(texts) + "}" * len(texts) and not any(
-        map(operator.contains, texts, itertools.repeat("\r"))
-    )
 
 
 def _parse_any_line(spec: StreamSpec, source: str, position: int, line: bytes) -> Record | Quarantined | None:

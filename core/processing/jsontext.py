@@ -11,7 +11,9 @@ from __future__ import annotations
 import bisect
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from itertools import repeat
+from operator import contains, itemgetter
 
 from core.models import JsonObject
 
@@ -20,6 +22,23 @@ Span = tuple[int, int]
 _UTF8_TEXT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 _ASCII_TEXT = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 _STRING_LITERAL = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+
+
+_FIRST, _LAST = itemgetter(0), itemgetter(-1)
+
+
+def one_object_lines(texts: Sequence[str]) -> bool:
+    """Whether each text starts with `{`, ends with `}` and holds no line break: checked list-wide,
+    in C (`map`), since it runs over every record of a page. A cheap guard, not a parse."""
+    try:
+        ends = "".join(map(_FIRST, texts)) + "".join(map(_LAST, texts))
+    except IndexError:  # an empty text
+        return False
+    return (
+        ends == "{" * len(texts) + "}" * len(texts)
+        and not any(map(contains, texts, repeat("\n")))
+        and not any(map(contains, texts, repeat("\r")))
+    )
 
 
 def message_text(raw: JsonObject) -> str:

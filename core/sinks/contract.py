@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import repeat
-from operator import attrgetter, contains, itemgetter
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Protocol
 
@@ -20,6 +20,7 @@ import msgspec
 from msgspec.structs import force_setattr
 
 from core.errors import FirstPartyGenericError
+from core.processing.jsontext import one_object_lines
 
 # Batch and source ids name files and directories, so they keep to a safe alphabet.
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,199}")
@@ -48,8 +49,6 @@ class Message(msgspec.Struct, frozen=True, gc=False):
 
 _TEXT = attrgetter("text")
 _METADATA = attrgetter("metadata")
-_FIRST = itemgetter(0)
-_LAST = itemgetter(-1)
 
 
 @dataclass(frozen=True)
@@ -78,16 +77,7 @@ def _check_messages(messages: tuple[Message, ...]) -> None:
     page-wide and in C (`map`): json.dumps never writes a raw newline."""
     if not messages:
         return
-    texts = list(map(_TEXT, messages))
-    try:
-        ends = "".join(map(_FIRST, texts)) + "".join(map(_LAST, texts))
-    except IndexError:  # an empty text
-        ends = ""
-    if (
-        ends != "{" * len(texts) + "}" * len(texts)
-        or any(map(contains, texts, repeat("\n")))
-        or any(map(contains, texts, repeat("\r")))
-    ):
+    if not one_object_lines(list(map(_TEXT, messages))):
         bad = next(m for m in messages if not _one_object_line(m.text))
         raise ValueError(f"message {bad.id!r}: text must be one JSON object on one line")
     if not all(map(isinstance, map(_METADATA, messages), repeat(MappingProxyType))):
