@@ -6,8 +6,10 @@ page's records never travel through the broker, which measured (bench p1) as the
 the chain: the page encoded, wrapped, stored as unacked, decoded and passed to a pool process again.
 `tasks.forward.forward` still takes a page message, for messages queued by an earlier version.
 
-A chain that starts further chains (the same unit going on with its backlog, the children a
-listing or a finished child admitted) runs the first of them itself and queues the others at once
+Each chain is queued with its unit's broker priority (`core.engine.units.priority`): a stream's
+own chain before any child's. A chain that starts further chains (the same unit going on with its
+backlog, the children a listing or a finished child admitted) runs the first of them (in that
+order) itself and queues the others at once
 (idle processes take them), and so on for up to `CARRY_ON_SECONDS`: a task message, its trip
 through the broker and a pool process cost about as much as a small page. A unit carried on this
 way has no message of its own, like a chain lost in a crash: it is in the due set
@@ -22,6 +24,8 @@ import time
 from collections.abc import Callable, Generator, Iterable
 
 from celery import current_app, signature
+
+from core.engine.units import first_served, priority
 
 FETCH = "tasks.fetch.fetch"
 FORWARD = "tasks.forward.forward"
@@ -64,7 +68,7 @@ def carried_on(
             yield unit
             if not kept or time.monotonic() >= deadline:
                 return
-            unit, rest = kept[0], kept[1:]
+            unit, *rest = first_served(kept)
             del kept[:]
             if rest:
                 send(rest)
@@ -78,6 +82,6 @@ def _queue(units: Iterable[str]) -> int:
     count = 0
     with current_app.producer_or_acquire() as producer:
         for unit in units:
-            signature(FETCH, args=[unit]).apply_async(producer=producer)
+            signature(FETCH, args=[unit]).apply_async(producer=producer, priority=priority(unit))
             count += 1
     return count

@@ -55,6 +55,29 @@ def parse(unit_id: str) -> Unit:
     return Unit(source_id, collection, child if at else None)
 
 
+# Broker priorities (Redis: 0 is served first; kombu's steps are 0, 3, 6 and 9).
+STREAM_PRIORITY = 0
+CHILD_PRIORITY = 6
+
+
+def priority(unit_id: str) -> int:
+    """Which chain a worker takes first when several wait: a stream's own chain before children.
+
+    A stream's chain is one sequential thread (a listing, a live window, the hold list, which never
+    splits); nothing but running it sooner makes it finish sooner. Children (a listing's files, a
+    backfill's sub-windows) are many and independent: they fill whatever processes the streams
+    leave idle. Read FIFO, one queue, a stream's next page waited behind every child queued before
+    it, and a tenant's drain lasted as long as its longest stream's pages spent in that queue.
+    """
+    _, _, child = unit_id.partition("@")
+    return CHILD_PRIORITY if child else STREAM_PRIORITY
+
+
+def first_served(unit_ids: list[str]) -> list[str]:
+    """The units in the order a worker should run them: by `priority`, otherwise as given."""
+    return sorted(unit_ids, key=priority)
+
+
 def file_child(stream: Unit, file_key: str) -> Unit:
     """The child that reads one SIEM batch file: the same file always gives the same unit."""
     return Unit(stream.source_id, stream.collection, f"{FILE}.{digest(file_key)}")

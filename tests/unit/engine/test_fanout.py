@@ -11,7 +11,7 @@ import pytest
 
 from core.engine import fanout
 from core.engine.decisions import batch_id
-from core.engine.units import Unit, file_child, parse, window_child
+from core.engine.units import Unit, file_child, first_served, parse, priority, window_child
 from core.mimecast import paging
 from core.mimecast.streams import AUDIT, DLP, HOLD, SIEM_BATCH
 from core.models import (
@@ -266,3 +266,12 @@ def test_a_resets_run_reaches_every_cursor_and_batch_id_so_the_same_pages_are_ne
         )
     # A cursor from before any reset keeps its stored form (no `run` key)
     assert "run" not in cursor_to_json(first.children[0].cursor)
+
+
+def test_a_streams_own_chain_is_served_before_any_child() -> None:
+    stream = Unit("s1", "siem")
+    file = file_child(stream, "https://files.example/a.gz")
+    window = window_child(Unit("s1", "dlp"), datetime(2026, 1, 1, tzinfo=UTC))
+    assert priority(stream.id) < priority(file.id) == priority(window.id)
+    given = [file.id, "s1:dlp", window.id, "s1:holdMessageList"]
+    assert first_served(given) == ["s1:dlp", "s1:holdMessageList", file.id, window.id]

@@ -51,3 +51,17 @@ def test_the_chains_started_before_a_failure_are_queued_at_once() -> None:
     with closing(carried_on("other", seconds=60, queue=queued.extend)) as units:
         assert list(units) == ["other"]
     assert queued == ["child-1"]
+
+
+def test_a_stream_chain_runs_before_children_started_with_it_and_they_are_queued() -> None:
+    # A child that finished admitted the next child and its stream went on with its backlog
+    # (`finish` puts them in that order): the stream's chain is carried on, the child queued.
+    queued: list[str] = []
+    ran: list[str] = []
+    with closing(carried_on("s1:dlp@w.100", seconds=60, queue=queued.extend)) as units:
+        for unit in units:
+            ran.append(unit)
+            if unit == "s1:dlp@w.100":
+                start_chains(["s1:siem@f.abc", "s1:holdMessageList"])
+    assert ran == ["s1:dlp@w.100", "s1:holdMessageList"]
+    assert queued == ["s1:siem@f.abc"]

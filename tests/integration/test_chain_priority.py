@@ -1,0 +1,45 @@
+"""Chains go to the broker with their unit's priority: a worker takes a stream's chain before any
+child's, whichever was queued first (kombu's Redis transport: one list per priority step, read in
+order)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from celery import current_app
+
+from tasks.chains import start_chains
+from tests.support.celery_worker import TEST_SECRETS_KEY
+from tests.support.redis_server import RedisServer
+from worker.config import create_celery
+from worker.settings import Settings
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[redis.Redis]:
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    previous = current_app._get_current_object()
+    create_celery(Settings(_env_file=None, redis_url=server.url, secrets_key=TEST_SECRETS_KEY)).set_current()
+    client = redis.Redis.from_url(server.url)
+    try:
+        yield client
+    finally:
+        previous.set_current()
+        client.close()
+        server.stop()
+
+
+def test_a_streams_chain_is_popped_before_children_queued_ahead_of_it(broker: redis.Redis) -> None:
+    start_chains(["s1:siem@f.abc", "s1:dlp@w.100"])
+    start_chains(["s1:holdMessageList"])
+    # The worker's BRPOP names the lists in this order and takes from the first that holds one.
+    order = ["celery", "celery\x06\x163", "celery\x06\x166", "celery\x06\x169"]
+    popped = []
+    while (item := broker.brpop(order, timeout=1)) is not None:
+        popped.append(json.loads(item[1])["headers"]["argsrepr"])
+    assert popped == [repr((unit,)) for unit in ("s1:holdMessageList", "s1:siem@f.abc", "s1:dlp@w.100")]
