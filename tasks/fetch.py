@@ -137,9 +137,10 @@ class Fetch:
     ) -> PageMessage | None:
         svc, work = self.svc, self.work
         pinned = pins.matching(pin, cursor)  # this page went to a forward that never committed
-        pages = listing.fetcher(self.work, source).pages(spec, cursor)
+        limit = svc.settings.max_records_per_chunk
+        pages = listing.fetcher(self.work, source).pages(spec, cursor, want=limit)
         try:
-            page = take(pages, svc.settings.max_records_per_chunk, pins.wanted(pinned))
+            page = take(pages, limit, pins.wanted(pinned))
         finally:
             pages.close()  # an open batch-file download ends now
         if page is None:
@@ -156,7 +157,7 @@ class Fetch:
         handed = svc.coordination.handoff(lease, svc.settings.lease_ttl_seconds, pins.pin_of(page, start))
         if handed is None:
             raise StaleCommit("the lease lapsed before the page could be handed to forward")
-        limit = svc.settings.quarantine_text_chars
+        chars = svc.settings.quarantine_text_chars
         return PageMessage(
             unit=self.unit.id,
             lease_token=handed.token,
@@ -168,7 +169,7 @@ class Fetch:
             complete=fanout.complete(self.unit, page.end),
             records=outgoing(page.records),
             quarantined=tuple(
-                quarantine_entry(self.unit.collection, q.source, q.position, q.reason, q.text, limit)
+                quarantine_entry(self.unit.collection, q.source, q.position, q.reason, q.text, chars)
                 for q in page.quarantined
             ),
         )

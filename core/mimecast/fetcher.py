@@ -10,9 +10,13 @@ URL, and if it is still gone it is reported as a gap and skipped.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -23,7 +27,7 @@ from core.mimecast.auth import Session
 from core.mimecast.batchfiles import BatchFileReader
 from core.mimecast.records import parse_time
 from core.mimecast.streams import PagingKind, StreamSpec
-from core.models import BatchCursor, BatchFile, Cursor, Gap, Page, WindowCursor
+from core.models import BatchCursor, BatchFile, Cursor, Gap, JsonObject, Page, Request, WindowCursor
 
 URL_EXPIRY_MARGIN = timedelta(seconds=30)
 
@@ -97,11 +101,13 @@ class Fetcher:
         self._clock = clock
         self._listings = listings if listings is not None else MemoryListingCache()
 
-    def pages(self, spec: StreamSpec, cursor: Cursor) -> Generator[Page, None, None]:
+    def pages(self, spec: StreamSpec, cursor: Cursor, want: int = 0) -> Generator[Page, None, None]:
         """Pages from `cursor` until the stream has nothing more right now; empty when not due.
 
         A caller that stops early closes the iterator (`contextlib.closing`), which closes an
-        open batch-file download at once.
+        open batch-file download at once. `want`: the records the caller takes before it stops
+        (0: unknown); while a window's pages stay under it, the next page is asked for while this
+        one is worked on (`paging.read_ahead`), so Mimecast builds it meanwhile.
         """
         if spec.paging is PagingKind.BATCH:
             if not isinstance(cursor, BatchCursor):
@@ -109,25 +115,47 @@ class Fetcher:
             return self._batch_pages(spec, cursor)
         if not isinstance(cursor, WindowCursor):
             raise TypeError(f"{spec.name} reads from a WindowCursor")
-        return self._window_pages(spec, cursor)
+        return self._window_pages(spec, cursor, want)
 
     def listing(self, spec: StreamSpec, cursor: BatchCursor) -> paging.Listing:
         """One SIEM batch listing page from `cursor`; its signed URLs are cached for the readers."""
         return self._list(spec, cursor)
 
-    def _window_pages(self, spec: StreamSpec, cursor: WindowCursor) -> Generator[Page, None, None]:
-        while True:
-            opened = windows.open_window(spec, cursor, self._clock.now())
-            if opened is None:
-                return
-            window, gap = opened
-            step = paging.step(spec, window, self._session.call(paging.window_request(spec, window)))
-            finished = step.finished and not windows.is_due(spec, step.cursor, self._clock.now())
-            gaps = (gap,) if gap is not None else ()
-            yield Page(spec.name, step.records, cursor, step.cursor, finished, step.quarantined, gaps)
-            if finished:
-                return
-            cursor = step.cursor
+    def _window_pages(self, spec: StreamSpec, cursor: WindowCursor, want: int) -> Generator[Page, None, None]:
+        ahead: tuple[Request, Future[JsonObject]] | None = None
+        handed = 0
+        try:
+            while True:
+                opened = windows.open_window(spec, cursor, self._clock.now())
+                if opened is None:
+                    return
+                window, gap = opened
+                body = self._answer(paging.window_request(spec, window), ahead)
+                ahead = None
+                following = paging.read_ahead(spec, window, body, handed, want) if want else None
+                if following is not None:
+                    call = contextvars.copy_context().run
+                    ahead = (following, _reader().submit(call, self._session.call, following))
+                step = paging.step(spec, window, body)
+                finished = step.finished and not windows.is_due(spec, step.cursor, self._clock.now())
+                gaps = (gap,) if gap is not None else ()
+                handed += len(step.records)
+                yield Page(spec.name, step.records, cursor, step.cursor, finished, step.quarantined, gaps)
+                if finished:
+                    return
+                cursor = step.cursor
+        finally:
+            if ahead is not None:  # only when the reader stopped on an error: wait, drop the answer
+                _settle(ahead[1])
+
+    def _answer(self, request: Request, ahead: tuple[Request, Future[JsonObject]] | None) -> JsonObject:
+        """The answer to `request`: the one read ahead if it was this request (its error, if it
+        failed, is raised here, where the call would have raised it), else asked now."""
+        if ahead is not None:
+            if ahead[0] == request:
+                return ahead[1].result()
+            _settle(ahead[1])
+        return self._session.call(request)
 
     def _batch_pages(self, spec: StreamSpec, cursor: BatchCursor) -> Generator[Page, None, None]:
         committed = reading = cursor
@@ -196,3 +224,22 @@ class Fetcher:
 def _expired(file: BatchFile, now: datetime) -> bool:
     expiry = parse_time(file.expiry) if file.expiry else None
     return expiry is not None and expiry - URL_EXPIRY_MARGIN <= now
+
+
+# One thread a process reads the next window page ahead (made in the process that uses it: a
+# pool made before a fork has no thread in the child).
+_readers: dict[int, ThreadPoolExecutor] = {}
+
+
+def _reader() -> ThreadPoolExecutor:
+    pid = os.getpid()
+    if pid not in _readers:
+        _readers.clear()
+        _readers[pid] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead")
+    return _readers[pid]
+
+
+def _settle(answer: Future[JsonObject]) -> None:
+    """Wait for a page read ahead that nobody will use, and drop it (and any error it met)."""
+    with contextlib.suppress(Exception):  # its error belongs to a call nobody made in the end
+        answer.result()

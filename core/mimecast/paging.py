@@ -200,14 +200,40 @@ def _guard(cursor_token: str | None, seen: tuple[str, ...], next_token: str) -> 
     return used[-TOKENS_REMEMBERED:]
 
 
+def _items(spec: StreamSpec, cursor: WindowCursor, body: JsonObject) -> tuple[list[Any], str | None, bool]:
+    """A page's items, the next page's token, and whether the stream says it has caught up."""
+    if spec.paging is PagingKind.STREAMING:
+        return _streaming_records(body)
+    if spec.paging is PagingKind.FEED:
+        return (*_feed_records(spec, cursor, body), False)
+    return (*_envelope_records(spec, body), False)
+
+
+def read_ahead(
+    spec: StreamSpec, cursor: WindowCursor, body: JsonObject, handed: int, want: int
+) -> Request | None:
+    """The request for the page after `body` in its window, to send while `body` is worked on; or
+    None unless the reader will surely ask for it.
+
+    It will when the window goes on (a next token not followed before, records on this page) and
+    the records handed out so far with every item of this page stay under `want`, the number the
+    reader takes before it stops (`decisions.take` stops at its limit, and never at a page that
+    leaves the window open). A page read ahead and never asked for would be a call spent against
+    the rate budget for nothing, so nothing is read ahead on a guess.
+    """
+    items, next_token, caught_up = _items(spec, cursor, body)
+    if caught_up or not items or next_token is None or handed + len(items) >= want:
+        return None
+    try:
+        _guard(cursor.page_token, cursor.tokens_seen, next_token)
+    except RepeatedPageToken:
+        return None  # `step` refuses the page: nothing follows it
+    return window_request(spec, replace(cursor, page_token=next_token))
+
+
 def step(spec: StreamSpec, cursor: WindowCursor, body: JsonObject) -> Step:
     """Apply one page of a windowed stream (envelope or streaming) to its cursor."""
-    if spec.paging is PagingKind.STREAMING:
-        items, next_token, caught_up = _streaming_records(body)
-    elif spec.paging is PagingKind.FEED:
-        (items, next_token), caught_up = _feed_records(spec, cursor, body), False
-    else:
-        (items, next_token), caught_up = _envelope_records(spec, body), False
+    items, next_token, caught_up = _items(spec, cursor, body)
     records, quarantined, remember, page_ids = _accept(spec, cursor, items)
     known = cursor.known.add(remember, spec.known_cap) if remember else cursor.known
     last_page = page_ids if spec.dedupe is Dedupe.PAGE_OVERLAP and page_ids else cursor.last_page

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections import Counter
+import threading
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ import httpx
 import pytest
 
 from core.clock import ManualClock
+from core.engine.decisions import take
 from core.errors import RateLimited
 from core.mimecast.auth import MemoryTokenCache, Session, TokenFlow
 from core.mimecast.batchfiles import BatchFileReader
@@ -69,6 +71,7 @@ class FakeMimecast:
         }
         self.signatures: Counter[str] = Counter()
         self.expire_first_url_of = {"f2"}
+        self.asked: dict[str | None, threading.Event] = defaultdict(threading.Event)  # by page token
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
@@ -89,6 +92,7 @@ class FakeMimecast:
 
     def envelope(self, request: httpx.Request, records: list[dict[str, Any]]) -> httpx.Response:
         token = json.loads(request.content)["meta"]["pagination"].get("pageToken")
+        self.asked[token].set()
         if (
             token is not None
             and token == self.reject_token_once
@@ -212,6 +216,50 @@ def test_after_a_429_the_stream_resumes_from_the_last_committed_page(
     rest = committed_pages(fetcher_for(mimecast, clock).pages(AUDIT, taken[-1].end), taken[-1].end)
     # Then every event came out once
     assert ids(taken) + ids(rest) == ["a0", "a1", "a2", "a3", "a4"]
+
+
+def test_the_next_page_of_a_window_is_asked_for_while_this_one_is_worked_on(
+    mimecast: FakeMimecast, clock: ManualClock
+) -> None:
+    start = initial_cursor(DLP, NOW, since=NOW - timedelta(hours=1))
+    pages = fetcher_for(mimecast, clock).pages(DLP, start, want=100)
+    first = next(pages)
+    # Page two is on its way before anyone asks for it (a thread of this process sends it) ...
+    assert mimecast.asked["eNq2"].wait(timeout=10), "the second page was not read ahead"
+    rest = committed_pages(pages, first.end)
+    # ... and every page is asked for once, and gives what it gives without reading ahead.
+    assert ids([first, *rest]) == ids(
+        committed_pages(fetcher_for(FakeMimecast(), clock).pages(DLP, start), start)
+    )
+    assert mimecast.calls[DLP.path] == 3
+
+
+@pytest.mark.parametrize(("limit", "asked"), [(2, 1), (3, 2), (4, 2), (5, 3)])
+def test_no_page_is_read_ahead_past_the_records_the_reader_takes(
+    mimecast: FakeMimecast, clock: ManualClock, limit: int, asked: int
+) -> None:
+    # Pages of two records: a batch of `limit` records needs ceil(limit / 2) pages, and no more is
+    # asked for (a page read ahead for nothing would be a call spent against the rate budget).
+    start = initial_cursor(DLP, NOW, since=NOW - timedelta(hours=1))
+    pages = fetcher_for(mimecast, clock).pages(DLP, start, want=limit)
+    try:
+        batch = take(pages, limit)
+    finally:
+        pages.close()
+    assert batch is not None and len(batch.records) == min(2 * asked, 5)
+    assert mimecast.calls[DLP.path] == asked
+
+
+def test_a_page_read_ahead_that_fails_raises_where_the_call_would_have(
+    mimecast: FakeMimecast, clock: ManualClock
+) -> None:
+    mimecast.throttle_once = "eNq4"
+    start = initial_cursor(AUDIT, NOW, since=NOW - timedelta(hours=1))
+    pages = fetcher_for(mimecast, clock).pages(AUDIT, start, want=100)
+    taken = [next(pages), next(pages)]
+    with pytest.raises(RateLimited):
+        next(pages)
+    assert ids(taken) == ["a0", "a1", "a2", "a3"]
 
 
 def test_a_held_message_still_listed_at_the_next_poll_is_not_forwarded_again(
