@@ -74,6 +74,7 @@ def _options() -> argparse.Namespace:
     )
     parser.add_argument("--base", help="ab: the revision to compare the working tree with")
     parser.add_argument("--rounds", type=int, default=side_by_side.ROUNDS, help="ab: rounds of each side")
+    parser.add_argument("--workers", type=int, default=2, help="ab: the worker's processes (P1: 2 or 1)")
     parser.add_argument("--quick", action="store_true", help="small sizes: " + str(QUICK))
     options = parser.parse_args()
     unknown = [part for part in options.parts if part not in parts]
@@ -151,7 +152,7 @@ def main() -> None:
     settings = dict(item.split("=", 1) for item in options.env)
     if options.parts == ["ab"]:
         with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp:
-            side_by_side.run(Path(tmp), options.base, options.rounds, 2, options.records, settings)
+            side_by_side.run(Path(tmp), options.base, options.rounds, options.workers, options.records, settings)
         return
     parts = [p for p in options.parts if p != "all"] or list(PARTS)
     if "targets" in parts:

@@ -246,7 +246,8 @@ def test_no_page_is_read_ahead_past_the_records_the_reader_takes(
         batch = take(pages, limit)
     finally:
         pages.close()
-    assert batch is not None and len(batch.records) == min(2 * asked, 5)
+    assert batch is not None
+    assert len(batch.records) == min(2 * asked, 5)
     assert mimecast.calls[DLP.path] == asked
 
 
