@@ -152,7 +152,9 @@ def main() -> None:
     settings = dict(item.split("=", 1) for item in options.env)
     if options.parts == ["ab"]:
         with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp:
-            side_by_side.run(Path(tmp), options.base, options.rounds, options.workers, options.records, settings)
+            side_by_side.run(
+                Path(tmp), options.base, options.rounds, options.workers, options.records, settings
+            )
         return
     parts = [p for p in options.parts if p != "all"] or list(PARTS)
     if "targets" in parts:

@@ -17,7 +17,7 @@ from datetime import timedelta
 from celery import shared_task
 
 from core.engine import fanout, pins
-from core.engine.decisions import outgoing, quarantine_entry, take
+from core.engine.decisions import quarantine_entry, take
 from core.engine.messages import PageMessage
 from core.engine.pins import Pin
 from core.errors import RateLimited, Refusal, SourceError
@@ -167,7 +167,7 @@ class Fetch:
             end=cursor_text(page.end),
             finished=page.finished,
             complete=fanout.complete(self.unit, page.end),
-            records=outgoing(page.records),
+            records=page.records,
             quarantined=tuple(
                 quarantine_entry(self.unit.collection, q.source, q.position, q.reason, q.text, chars)
                 for q in page.quarantined

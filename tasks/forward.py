@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from operator import itemgetter
+from operator import attrgetter
 from typing import Any
 
 from celery import shared_task
@@ -33,7 +33,7 @@ from tasks.failures import collector_name
 from worker.wiring import services
 
 log = logging.getLogger(__name__)
-_ID = itemgetter(0)
+_ID = attrgetter("id")
 
 
 class Forward:

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 
 from core.engine.units import Unit
 from core.lifecycle.failures import halted
@@ -83,34 +83,25 @@ class Withheld:
 
 
 def messages(
-    collection: str, records: Sequence[tuple[str, str, str]], rules: RuleSet, metadata: SourceMetadata
+    collection: str, records: Sequence[Record], rules: RuleSet, metadata: SourceMetadata
 ) -> tuple[tuple[Message, ...], tuple[Withheld, ...]]:
-    """Rules then metadata over a page's records, each `(id, log type, message text)` (the text as
-    `message_text` gives it); the messages to write, and what was withheld."""
+    """Rules then metadata over a page's records (each one's text as Mimecast sent it); the
+    messages to write, and what was withheld."""
     if not rules:  # the common case, in one comprehension: it runs once per record of every page
         for_kind = {kind: metadata.for_record(collection, kind) for kind in set(map(_KIND, records))}
-        built = [Message(record_id, kind, for_kind[kind], text) for record_id, kind, text in records]
-        return tuple(built), ()
+        return tuple([Message(each.id, each.kind, for_kind[each.kind], each.text) for each in records]), ()
     kept: list[Message] = []
     withheld: list[Withheld] = []
-    for record_id, kind, text in records:
-        outcome = rules.apply(text)
+    for each in records:
+        outcome = rules.apply(each.text)
         if outcome.text is None:
-            withheld.append(Withheld(record_id, outcome.verdict, outcome.reason or ""))
+            withheld.append(Withheld(each.id, outcome.verdict, outcome.reason or ""))
             continue
-        kept.append(Message(record_id, kind, metadata.for_record(collection, kind), outcome.text))
+        kept.append(Message(each.id, each.kind, metadata.for_record(collection, each.kind), outcome.text))
     return tuple(kept), tuple(withheld)
 
 
-# In C, both: they run once per record of every page.
-_OUTGOING = attrgetter("id", "kind", "text")
-_KIND = itemgetter(1)
-
-
-def outgoing(records: Iterable[Record]) -> tuple[tuple[str, str, str], ...]:
-    """What a forward needs of each record, in order: its id, its log type and its text as
-    Mimecast sent it."""
-    return tuple(map(_OUTGOING, records))
+_KIND = attrgetter("kind")  # in C: once per record of every page
 
 
 def first_started(collections: Sequence[str]) -> list[str]:

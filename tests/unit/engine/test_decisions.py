@@ -18,7 +18,6 @@ from core.engine.decisions import (
     first_started,
     gate,
     messages,
-    outgoing,
     take,
 )
 from core.engine.units import Unit, parse
@@ -104,7 +103,7 @@ def test_rules_then_metadata_make_the_messages_and_report_what_was_withheld() ->
     )
     kept, withheld = messages(
         "siem",
-        outgoing([record(n, k) for n, k in ((1, "receipt"), (2, "spam"), (3, "receipt"))]),
+        [record(n, k) for n, k in ((1, "receipt"), (2, "spam"), (3, "receipt"))],
         rules,
         metadata,
     )
@@ -121,7 +120,7 @@ def test_rules_then_metadata_make_the_messages_and_report_what_was_withheld() ->
 def test_a_page_written_twice_to_an_idempotent_destination_appears_once() -> None:
     sink = MemorySink()
     metadata = SourceMetadata.build(name="n", category=None, collector="c")
-    kept, _ = messages("siem", outgoing([record(1), record(2)]), compile_rules(None), metadata)
+    kept, _ = messages("siem", [record(1), record(2)], compile_rules(None), metadata)
     page = Batch(batch_id(Unit("s", "siem"), "{}", [m.id for m in kept]), "s", "c", "n", "siem", kept)
     sink.write(page)
     sink.write(page)
@@ -244,9 +243,3 @@ def test_a_sources_siem_stream_starts_first_and_the_others_as_configured(
     configured: list[str], started: list[str]
 ) -> None:
     assert first_started(configured) == started
-
-
-def test_outgoing_is_each_records_id_log_type_and_text_in_order() -> None:
-    records = [record(n, kind) for n, kind in ((1, "receipt"), (2, "spam"), (3, "receipt"))]
-    assert outgoing(records) == tuple((each.id, each.kind, each.text) for each in records)
-    assert outgoing([]) == ()
