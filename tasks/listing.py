@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from core.engine import fanout
+from core.engine import fanout, units
 from core.engine.decisions import Next, after_listing
 from core.engine.siem_mode import listed
 from core.mimecast import paging, windows
@@ -56,6 +56,7 @@ def adopt(work: Work, lease: Lease, version: int, adoption: fanout.Adoption) -> 
         work.now,
         settings.max_in_flight_per_source,
         settings.stream_hold_seconds,
+        units.queue_order(children[0][0], work.now) if children else None,
     )
     if adoption.children:
         log.info("unit %s handed out %d child unit(s)", work.unit, len(adoption.children))

@@ -57,20 +57,33 @@ def parse(unit_id: str) -> Unit:
 
 # Broker priorities (Redis: 0 is served first; kombu's steps are 0, 3, 6 and 9).
 STREAM_PRIORITY = 0
-CHILD_PRIORITY = 6
+WINDOW_PRIORITY = 3
+FILE_PRIORITY = 6
+# A sub-window waits for a slot as if handed out this long before the files handed out with it.
+WINDOW_AHEAD_MS = 3_600_000
 
 
 def priority(unit_id: str) -> int:
-    """Which chain a worker takes first when several wait: a stream's own chain before children.
+    """Which chain a worker takes first when several wait: the longest sequence of calls first.
 
     A stream's chain is one sequential thread (a listing, a live window, the hold list, which never
-    splits); nothing but running it sooner makes it finish sooner. Children (a listing's files, a
-    backfill's sub-windows) are many and independent: they fill whatever processes the streams
-    leave idle. Read FIFO, one queue, a stream's next page waited behind every child queued before
-    it, and a tenant's drain lasted as long as its longest stream's pages spent in that queue.
+    splits); nothing but running it sooner makes it finish sooner. A backfill's sub-window is a
+    run of pages, each asked for after the one before; a listing's file is one download. Read FIFO
+    from one queue, a stream's next page waited behind every file queued before it, sub-windows
+    ran last, and a tenant's drain lasted as long as its longest sequences spent in that queue.
     """
     _, _, child = unit_id.partition("@")
-    return CHILD_PRIORITY if child else STREAM_PRIORITY
+    if not child:
+        return STREAM_PRIORITY
+    return WINDOW_PRIORITY if child.startswith(f"{WINDOW}.") else FILE_PRIORITY
+
+
+def queue_order(unit_id: str, now: float) -> int:
+    """Where a child handed out at `now` waits for one of its source's slots (lowest first): the
+    time in milliseconds, a sub-window `WINDOW_AHEAD_MS` earlier (as `priority`: a run of pages
+    before single files, so that the drain does not end on a few sub-windows alone)."""
+    _, _, child = unit_id.partition("@")
+    return int(now * 1000) - (WINDOW_AHEAD_MS if child.startswith(f"{WINDOW}.") else 0)
 
 
 def first_served(unit_ids: list[str]) -> list[str]:

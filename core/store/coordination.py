@@ -221,10 +221,12 @@ class Coordination:
         now: float,
         bound: int,
         hold: float = 0.0,
+        order: int | None = None,
     ) -> tuple[int, list[str]]:
         """Record `children` (unit id, first cursor) of the leased stream and commit its `cursor`, in
         one step; the new version and the children admitted to run now. The caller starts their
-        chains; they are due again `hold` seconds on, should a chain be lost."""
+        chains; they are due again `hold` seconds on, should a chain be lost. `order`: where the
+        first child queues for a slot (the rest follow it); by default the time in milliseconds."""
         source_id = _source_of(lease.unit)
         pairs = [part for child in children for part in child]
         with redis_failures("children record"):
@@ -237,7 +239,16 @@ class Coordination:
                     keys.due_streams(),
                     *(keys.checkpoint(child) for child, _ in children),
                 ],
-                args=[lease.epoch, expected_version, cursor, now, bound, int(now * 1000), now + hold, *pairs],
+                args=[
+                    lease.epoch,
+                    expected_version,
+                    cursor,
+                    now,
+                    bound,
+                    _order(order, now),
+                    now + hold,
+                    *pairs,
+                ],
             )
         return _fenced(result), [_text(item) for item in result[1]]
 
@@ -421,3 +432,7 @@ def _ms(seconds: float) -> int:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _order(order: int | None, now: float) -> int:
+    return int(now * 1000) if order is None else order

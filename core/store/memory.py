@@ -171,12 +171,13 @@ class MemoryCoordination:
         now: float,
         bound: int,
         hold: float = 0.0,
+        order: int | None = None,
     ) -> tuple[int, list[str]]:
         with self._lock:
             version = self._fence(lease, expected_version) + 1
             self.checkpoints[lease.unit] = _Checkpoint(cursor, version, now)
             source = self._source(lease.unit)
-            order = int(now * 1000)
+            order = int(now * 1000) if order is None else order
             for unit, first in children:
                 if unit not in self.checkpoints:
                     self.checkpoints[unit] = _Checkpoint(first, 0)

@@ -1,6 +1,6 @@
-"""Chains go to the broker with their unit's priority: a worker takes a stream's chain before any
-child's, whichever was queued first (kombu's Redis transport: one list per priority step, read in
-order)."""
+"""Chains go to the broker with their unit's priority: a worker takes a stream's chain first, then a
+sub-window's, then a file's, whichever was queued first (kombu's Redis transport: one list per
+priority step, read in order)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,9 @@ def broker(tmp_path: Path) -> Iterator[redis.Redis]:
         server.stop()
 
 
-def test_a_streams_chain_is_popped_before_children_queued_ahead_of_it(broker: redis.Redis) -> None:
+def test_a_streams_chain_then_a_sub_window_are_popped_before_a_file_queued_ahead_of_them(
+    broker: redis.Redis,
+) -> None:
     start_chains(["s1:siem@f.abc", "s1:dlp@w.100"])
     start_chains(["s1:holdMessageList"])
     # The worker's BRPOP names the lists in this order and takes from the first that holds one.
@@ -42,4 +44,4 @@ def test_a_streams_chain_is_popped_before_children_queued_ahead_of_it(broker: re
     popped = []
     while (item := broker.brpop(order, timeout=1)) is not None:
         popped.append(json.loads(item[1])["headers"]["argsrepr"])
-    assert popped == [repr((unit,)) for unit in ("s1:holdMessageList", "s1:siem@f.abc", "s1:dlp@w.100")]
+    assert popped == [repr((unit,)) for unit in ("s1:holdMessageList", "s1:dlp@w.100", "s1:siem@f.abc")]

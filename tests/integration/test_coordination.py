@@ -257,6 +257,23 @@ def test_a_finished_child_frees_its_slot_for_the_next_in_listing_order(store: St
     assert store.children("s1") == Children(pending=0, running=2)
 
 
+def test_children_adopted_later_with_an_earlier_order_take_the_next_free_slot(store: Store) -> None:
+    siem = store.acquire("s1:siem", ttl_seconds=30)
+    dlp = store.acquire("s1:dlp", ttl_seconds=30)
+    assert siem is not None
+    assert dlp is not None
+    assert store.adopt(siem, 0, "after-listing", children_of(3), now=5.0, bound=1)[1] == [
+        "s1:siem@f.0000000000000000"
+    ]
+    windows = [("s1:dlp@w.100", "window-100"), ("s1:dlp@w.200", "window-200")]
+    # Handed out a second later, but queued an hour ahead (`units.queue_order`): they go first.
+    assert store.adopt(dlp, 0, "after-split", windows, now=6.0, bound=1, order=6000 - 3_600_000)[1] == []
+    running = store.acquire("s1:siem@f.0000000000000000", ttl_seconds=30)
+    assert running is not None
+
+    assert store.finish(running, expected_version=0, now=7.0, bound=1) == ["s1:dlp@w.100"]
+
+
 def test_a_child_listed_again_is_not_adopted_twice(store: Store) -> None:
     stream = store.acquire("s1:siem", ttl_seconds=30)
     assert stream is not None

@@ -11,7 +11,16 @@ import pytest
 
 from core.engine import fanout
 from core.engine.decisions import batch_id
-from core.engine.units import Unit, file_child, first_served, parse, priority, window_child
+from core.engine.units import (
+    WINDOW_AHEAD_MS,
+    Unit,
+    file_child,
+    first_served,
+    parse,
+    priority,
+    queue_order,
+    window_child,
+)
 from core.mimecast import paging
 from core.mimecast.streams import AUDIT, DLP, HOLD, SIEM_BATCH
 from core.models import (
@@ -268,10 +277,17 @@ def test_a_resets_run_reaches_every_cursor_and_batch_id_so_the_same_pages_are_ne
     assert "run" not in cursor_to_json(first.children[0].cursor)
 
 
-def test_a_streams_own_chain_is_served_before_any_child() -> None:
+def test_a_streams_own_chain_is_served_first_then_sub_windows_then_files() -> None:
     stream = Unit("s1", "siem")
     file = file_child(stream, "https://files.example/a.gz")
     window = window_child(Unit("s1", "dlp"), datetime(2026, 1, 1, tzinfo=UTC))
-    assert priority(stream.id) < priority(file.id) == priority(window.id)
+    assert priority(stream.id) < priority(window.id) < priority(file.id)
     given = [file.id, "s1:dlp", window.id, "s1:holdMessageList"]
-    assert first_served(given) == ["s1:dlp", "s1:holdMessageList", file.id, window.id]
+    assert first_served(given) == ["s1:dlp", "s1:holdMessageList", window.id, file.id]
+
+
+def test_a_sub_window_queues_for_a_slot_an_hour_ahead_of_files_handed_out_with_it() -> None:
+    file = file_child(Unit("s1", "siem"), "https://files.example/a.gz")
+    window = window_child(Unit("s1", "dlp"), datetime(2026, 1, 1, tzinfo=UTC))
+    assert queue_order(file.id, 1000.5) == 1_000_500
+    assert queue_order(window.id, 1000.5) == 1_000_500 - WINDOW_AHEAD_MS
