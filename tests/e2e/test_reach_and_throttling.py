@@ -75,7 +75,12 @@ def test_a_backfill_older_than_the_audit_reach_reports_the_gap_and_collection_go
             return dict(after) if expected <= set(after) else None
 
         backfilled = wait_for(again, timeout=60, what="every audit event collected again")
-        assert set(backfilled.values()) == {1}, Counter(backfilled.values())
+        # Every event delivered before the reset comes once more. One that became available after
+        # that snapshot may also have come by a live poll still in flight when the reset took
+        # effect: the backfill reads it again by design (a reset collects again from its start).
+        twice = {event: count for event, count in backfilled.items() if count != 1}
+        assert not {event: count for event, count in twice.items() if event in before}, twice
+        assert set(twice.values()) <= {2}, twice
         assert deployment.state(collector, source)["state"] == "Collecting"
         assert not open_events(deployment, source, "ThirdPartyGenericError")
         never_in_error(deployment, collector, source)
