@@ -138,11 +138,9 @@ class Fetch:
         svc, work = self.svc, self.work
         pinned = pins.matching(pin, cursor)  # this page went to a forward that never committed
         limit = svc.settings.max_records_per_chunk
-        pages = listing.fetcher(self.work, source).pages(spec, cursor, want=limit)
-        try:
+        # Closed at once: an open batch-file download ends, a page read ahead is waited for.
+        with closing(listing.fetcher(self.work, source).pages(spec, cursor, want=limit)) as pages:
             page = take(pages, limit, pins.wanted(pinned))
-        finally:
-            pages.close()  # an open batch-file download ends now
         if page is None:
             self._later()
             return None
