@@ -29,10 +29,10 @@ PLACEHOLDER = "exhausted"
 
 async def token(request: Request) -> Response:
     sim: Simulation = request.app.state.sim
-    refusal = await scripted_fault(sim, "token")
+    form = await request.form()
+    refusal = await scripted_fault(sim, "token", str(form.get("client_id", "")))
     if refusal is not None:
         return refusal
-    form = await request.form()
     if form.get("grant_type") != "client_credentials":
         return gateway_fail(400, "unsupported_grant_type", "grant_type must be client_credentials")
     client = sim.clients.get(str(form.get("client_id", "")))

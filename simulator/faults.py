@@ -26,6 +26,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     delay_ms: int = 0
     reset_ms: int = 60_000
+    client_id: str | None = None  # only calls by this client id get it (the token's, or the form's)
 
 
 @dataclass
@@ -55,15 +56,17 @@ class FaultBook:
         with self._lock:
             self._faults[fault.route].append(fault)
 
-    def take(self, route: str) -> Fault | None:
+    def take(self, route: str, client_id: str | None = None) -> Fault | None:
+        """The next fault for a call of `route` by `client_id` (None: a caller not yet known):
+        the first queued one for any client or for this one."""
         with self._lock:
             queue = self._faults[route]
-            if not queue:
+            fault = next((f for f in queue if f.client_id is None or f.client_id == client_id), None)
+            if fault is None:
                 return None
-            fault = queue[0]
             fault.count -= 1
             if fault.count == 0:
-                queue.popleft()
+                queue.remove(fault)
             return fault
 
     def pending(self) -> dict[str, int]:

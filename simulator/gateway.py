@@ -76,10 +76,11 @@ def fault_response(fault: Fault, route: str) -> Response:
     return gateway_fail(status, "internal-error", message, fault.headers)
 
 
-async def scripted_fault(sim: Simulation, route: str) -> Response | None:
-    """Consume the next scripted fault of `route`: a slow one delays, any other answers instead."""
+async def scripted_fault(sim: Simulation, route: str, client_id: str | None = None) -> Response | None:
+    """Consume the next scripted fault of `route` for `client_id`: a slow one delays, any other
+    answers instead."""
     sim.count(route)
-    fault = sim.faults.take(route)
+    fault = sim.faults.take(route, client_id)
     if fault is None:
         return None
     if fault.kind == "slow":
@@ -94,11 +95,11 @@ async def admit(
     """Run the gate for an API call: the client, the quota headers to add, or the refusal.
 
     The permission checked is the route's collection, or `collection` for a route serving several."""
-    refusal = await scripted_fault(sim, route)
-    if refusal is not None:
-        return None, {}, refusal
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     issued = sim.tokens.get(token) if scheme.lower() == "bearer" else None
+    refusal = await scripted_fault(sim, route, issued.client_id if issued else None)
+    if refusal is not None:
+        return None, {}, refusal
     client = sim.clients.get(issued.client_id) if issued else None
     if issued is None or client is None or client.revoked:
         return None, {}, gateway_fail(401, "token_verification_failed", "Token verification failed")

@@ -55,10 +55,12 @@ def parse(unit_id: str) -> Unit:
     return Unit(source_id, collection, child if at else None)
 
 
-# Broker priorities (Redis: 0 is served first; kombu's steps are 0, 3, 6 and 9).
-STREAM_PRIORITY = 0
-WINDOW_PRIORITY = 3
-FILE_PRIORITY = 6
+# Broker priorities (Redis: 0 is served first; kombu's steps are 0, 3, 6 and 9). Other tasks (a
+# source's start, `dispatch`) keep Celery's default, 0: a source that starts is not kept waiting
+# behind collection work.
+STREAM_PRIORITY = 3
+WINDOW_PRIORITY = 6
+FILE_PRIORITY = 9
 # A sub-window waits for a slot as if handed out this long before the files handed out with it.
 WINDOW_AHEAD_MS = 3_600_000
 

@@ -1,6 +1,6 @@
-"""Chains go to the broker with their unit's priority: a worker takes a stream's chain first, then a
-sub-window's, then a file's, whichever was queued first (kombu's Redis transport: one list per
-priority step, read in order)."""
+"""Chains go to the broker with their unit's priority: a worker takes a source's start first, then a
+stream's chain, then a sub-window's, then a file's, whichever was queued first (kombu's Redis
+transport: one list per priority step, read in order)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from celery import current_app
+from celery import current_app, signature
 
 from tasks.chains import start_chains
 from tests.support.celery_worker import TEST_SECRETS_KEY
@@ -39,9 +39,13 @@ def test_a_streams_chain_then_a_sub_window_are_popped_before_a_file_queued_ahead
 ) -> None:
     start_chains(["s1:siem@f.abc", "s1:dlp@w.100"])
     start_chains(["s1:holdMessageList"])
+    signature("tasks.lifecycle.start_source", args=["s2", 1]).apply_async()  # Celery's default priority
     # The worker's BRPOP names the lists in this order and takes from the first that holds one.
     order = ["celery", "celery\x06\x163", "celery\x06\x166", "celery\x06\x169"]
     popped = []
     while (item := broker.brpop(order, timeout=1)) is not None:
         popped.append(json.loads(item[1])["headers"]["argsrepr"])
-    assert popped == [repr((unit,)) for unit in ("s1:holdMessageList", "s1:dlp@w.100", "s1:siem@f.abc")]
+    assert popped == [
+        repr(("s2", 1)),  # a source's start waits behind no collection work
+        *(repr((unit,)) for unit in ("s1:holdMessageList", "s1:dlp@w.100", "s1:siem@f.abc")),
+    ]

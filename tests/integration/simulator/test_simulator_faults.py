@@ -111,6 +111,17 @@ def test_a_status_fault_can_carry_its_own_body_and_headers(
     assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
+@pytest.mark.parametrize("route", ["token", "dlp"])
+def test_a_fault_for_one_client_id_leaves_the_others_alone(
+    sim: SimulatorProcess, api: httpx.Client, file_url: str, route: str
+) -> None:
+    fault(sim, route, status=503, client_id="someone-else").raise_for_status()
+    assert call(api, route, file_url).status_code == 200  # not this client's
+    fault(sim, route, status=502, client_id=CLIENT_ID).raise_for_status()
+    assert call(api, route, file_url).status_code == 502  # this client's, past the other's
+    assert sim.state()["pendingFaults"] == {route: 1}  # the other client's waits for it
+
+
 def test_faults_of_a_route_queue_up_in_order(sim: SimulatorProcess, api: httpx.Client, file_url: str) -> None:
     fault(sim, "dlp", status=500).raise_for_status()
     fault(sim, "dlp", status=502, count=2).raise_for_status()
