@@ -74,18 +74,20 @@ def priority(unit_id: str) -> int:
     from one queue, a stream's next page waited behind every file queued before it, sub-windows
     ran last, and a tenant's drain lasted as long as its longest sequences spent in that queue.
     """
-    _, _, child = unit_id.partition("@")
-    if not child:
+    if "@" not in unit_id:
         return STREAM_PRIORITY
-    return WINDOW_PRIORITY if child.startswith(f"{WINDOW}.") else FILE_PRIORITY
+    return WINDOW_PRIORITY if _sub_window(unit_id) else FILE_PRIORITY
 
 
 def queue_order(unit_id: str, now: float) -> int:
     """Where a child handed out at `now` waits for one of its source's slots (lowest first): the
     time in milliseconds, a sub-window `WINDOW_AHEAD_MS` earlier (as `priority`: a run of pages
     before single files, so that the drain does not end on a few sub-windows alone)."""
-    _, _, child = unit_id.partition("@")
-    return int(now * 1000) - (WINDOW_AHEAD_MS if child.startswith(f"{WINDOW}.") else 0)
+    return int(now * 1000) - (WINDOW_AHEAD_MS if _sub_window(unit_id) else 0)
+
+
+def _sub_window(unit_id: str) -> bool:
+    return unit_id.partition("@")[2].startswith(f"{WINDOW}.")
 
 
 def first_served(unit_ids: list[str]) -> list[str]:
