@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -328,7 +329,9 @@ def test_delete_waits_for_in_flight_work_then_removes_the_source_its_checkpoints
     for child in (f"{keys.stream_of(source_id, 'siem')}@f.0123456789abcdef",):
         redis.hset(keys.checkpoint(child), mapping={"cursor": "{}", "version": 0})
         redis.sadd(keys.source_children_running(source_id), child)
-        redis.zadd(keys.due_streams(), {child: 1.0})
+        # Due later, unlike the leased streams: no worker may fetch from this stand-in cursor ("{}")
+        # while the source still collects (one did, and its KeyError was a traceback in the logs).
+        redis.zadd(keys.due_streams(), {child: time.time() + 3600})
     store = Coordination(redis)
     assert store.begin_work(source_id, "fetch-1", now_ms=0, ttl_ms=10**13)
 
