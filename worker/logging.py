@@ -8,8 +8,9 @@ task authors add nothing; a log call may pass `extra={"source_id": ..., "collect
 
 Celery's lines leave out task return values and arguments (ours carry records). A redaction
 filter on the handler masks what must never be written: values of secret-named fields
-(in the message text and in `extra`), bearer and basic credentials, Fernet keys and tokens, and
-passwords in URLs.
+(in the message text and in `extra`), bearer and basic credentials, Fernet keys and tokens,
+passwords in URLs and the signatures of pre-signed URLs. httpx's line per request is kept for
+`LOG_LEVEL=DEBUG`.
 """
 
 from __future__ import annotations
@@ -46,7 +47,18 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Fernet keys, also percent-encoded (in a URL path)
     (re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}(?:=|%3D)(?![A-Za-z0-9_=-])"), MASK),
     (re.compile(r"(://[^/\s:@]*:)[^@\s/]+@"), rf"\1{MASK}@"),  # passwords in URLs
+    # The signature (and session token) of a pre-signed URL: anyone holding it can download the
+    # tenant's SIEM batch file until it expires (S3, Google Cloud Storage, Azure SAS names).
+    (
+        re.compile(
+            r"(?i)([?&](?:x-amz-(?:signature|credential|security-token)|x-goog-(?:signature|credential)"
+            r"|signature|sig)=)[^&\s\"'#]+"
+        ),
+        rf"\1{MASK}",
+    ),
 )
+# Libraries that log a line per HTTP request at INFO (with its full URL): at DEBUG only.
+CHATTY_LOGGERS = ("httpx", "httpcore")
 _PATH_IDS = re.compile(r"/collectors/([^/?\s]+)(?:/sources/([^/?\s]+))?")
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 _bound: ContextVar[Mapping[str, str]] = ContextVar("log_ids", default={})  # noqa: B039 - never mutated
@@ -159,11 +171,19 @@ def configure(level: int | str | None = None) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(chosen.upper() if isinstance(chosen, str) else chosen)
+    for name, level in library_levels(root.level).items():
+        logging.getLogger(name).setLevel(level)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "celery", "flower"):
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
     logging.captureWarnings(True)
+
+
+def library_levels(level: int) -> dict[str, int]:
+    """The level of each chatty library logger under a root `level`: its per-request lines (a
+    Mimecast call, a batch-file download: thousands an hour) only when debugging."""
+    return {name: max(level, logging.WARNING) if level > logging.DEBUG else level for name in CHATTY_LOGGERS}
 
 
 def bind(**ids: str | None) -> Token[Mapping[str, str]]:

@@ -22,7 +22,15 @@ from tests.support.api_server import ADMIN_KEY
 from tests.support.celery_worker import READY_MARK, TEST_SECRETS_KEY
 from tests.support.simulator import CLIENT_ID, CLIENT_SECRET
 from tests.support.stack import Stack, running_stack, wait_for
-from worker.logging import AccessIdsFilter, JsonFormatter, RedactingFilter, TaskResultFilter, bound, redact
+from worker.logging import (
+    AccessIdsFilter,
+    JsonFormatter,
+    RedactingFilter,
+    TaskResultFilter,
+    bound,
+    library_levels,
+    redact,
+)
 
 PLANTED_KEY = "glsgcnZucgni3z94VhMXLZOhWoZc8ipCSrsdwwgWhII="  # fixed: xdist collects the same ids
 PLANTED_TOKEN = "eyJhbGciOiJSUzI1NiJ9.planted-bearer-token.sig"
@@ -161,6 +169,12 @@ def render(
         ('{"clientSecret": "hunter2-planted"}', '{"clientSecret": "***"}'),
         ("client_secret=hunter2-planted&grant_type=client_credentials", "client_secret=***&grant_type"),
         ("redis://:hunter2-planted@redis:6379/0", "redis://:***@redis:6379/0"),
+        (
+            "GET https://b.s3.amazonaws.com/siem/f.gz?X-Amz-Credential=AKIAhunter2&X-Amz-Expires=60"
+            "&X-Amz-Signature=hunter2abcdef&X-Amz-Security-Token=hunter2tok",
+            "f.gz?X-Amz-Credential=***&X-Amz-Expires=60&X-Amz-Signature=***&X-Amz-Security-Token=***",
+        ),
+        ("https://acct.blob.core.windows.net/c/f.gz?sv=2024&sig=hunter2%2Bx", "?sv=2024&sig=***"),
     ],
 )
 def test_secret_looking_text_is_masked(planted: str, kept: str) -> None:
@@ -196,6 +210,13 @@ def test_an_exception_is_one_line_and_masked() -> None:
     line = json.loads(stream.getvalue())
     assert "RuntimeError" in line["exception"]
     assert PLANTED_TOKEN not in line["exception"]
+
+
+def test_http_request_lines_are_written_only_when_debugging() -> None:
+    # httpx logs every request at INFO, a batch file's pre-signed URL included
+    assert library_levels(logging.INFO) == {"httpx": logging.WARNING, "httpcore": logging.WARNING}
+    assert library_levels(logging.ERROR) == {"httpx": logging.ERROR, "httpcore": logging.ERROR}
+    assert library_levels(logging.DEBUG) == {"httpx": logging.DEBUG, "httpcore": logging.DEBUG}
 
 
 def test_plain_text_is_left_alone() -> None:
