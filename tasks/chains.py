@@ -11,7 +11,10 @@ own chain, then a sub-window's, then a file's, all behind a source's start. A ch
 further chains (the same unit going on with its backlog, the children a listing or a finished
 child admitted) runs the first of them (in that order) itself and queues the others at once
 (idle processes take them), and so on for up to `CARRY_ON_SECONDS`: a task message, its trip
-through the broker and a pool process cost about as much as a small page. A unit carried on this
+through the broker and a pool process cost about as much as a small page. It stops early when a
+chain that goes before the next one waits in the broker (`broker_waiting`): a sub-window queued
+while a process carried on from file to file used to wait for the carrying to end, and a drain
+ended on the sub-windows left, few and slow, with processes idle. A unit carried on this
 way has no message of its own, like a chain lost in a crash: it is in the due set
 `STREAM_HOLD_SECONDS` ahead (`Coordination.adopt`, `finish`, `schedule` put it there before its
 chain starts), so it comes due again should this process die. Other sources' messages wait at most
@@ -25,7 +28,7 @@ from collections.abc import Callable, Generator, Iterable
 
 from celery import current_app, signature
 
-from core.engine.units import first_served, priority
+from core.engine.units import broker_lists_before, first_served, priority
 
 FETCH = "tasks.fetch.fetch"
 FORWARD = "tasks.forward.forward"
@@ -51,12 +54,16 @@ def start_chains(units: Iterable[str]) -> int:
 
 
 def carried_on(
-    first: str, seconds: float = CARRY_ON_SECONDS, queue: Callable[[list[str]], object] | None = None
+    first: str,
+    seconds: float = CARRY_ON_SECONDS,
+    queue: Callable[[list[str]], object] | None = None,
+    waiting: Callable[[int], bool] | None = None,
 ) -> Generator[str, None, None]:
     """`first`, then, while `seconds` last, the first unit whose chain the work on the previous one
-    started; the others go to `queue` (by default: their chains are queued) at once, so that idle
-    processes take them, and whatever is left when the iteration ends, however it ends (close the
-    generator: `contextlib.closing`)."""
+    started, unless `waiting(priority)` says that a chain which goes before it waits; the others go
+    to `queue` (by default: their chains are queued) at once, so that idle processes take them, and
+    whatever is left when the iteration ends, however it ends (close the generator:
+    `contextlib.closing`)."""
     global _kept
     send = queue or _queue
     kept: list[str] = []
@@ -68,7 +75,10 @@ def carried_on(
             yield unit
             if not kept or time.monotonic() >= deadline:
                 return
-            unit, *rest = first_served(kept)
+            ordered = first_served(kept)
+            if waiting is not None and waiting(priority(ordered[0])):
+                return  # the kept units are queued behind what waits
+            unit, *rest = ordered
             del kept[:]
             if rest:
                 send(rest)
@@ -76,6 +86,19 @@ def carried_on(
         _kept = outer
         if kept:
             send(list(kept))
+
+
+def broker_waiting(level: int) -> bool:
+    """Whether a message the broker hands out before the chains of priority `level` waits (one
+    round trip: the lengths of the lists read before theirs)."""
+    lists = broker_lists_before(level)
+    if not lists:
+        return False
+    with current_app.pool.acquire(block=True) as connection:
+        pipe = connection.default_channel.client.pipeline(transaction=False)
+        for name in lists:
+            pipe.llen(name)
+        return any(pipe.execute())
 
 
 def _queue(units: Iterable[str]) -> int:

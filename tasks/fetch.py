@@ -29,7 +29,7 @@ from core.store import counters
 from core.store.coordination import Lease, StaleCommit
 from core.store.sources import StoredSource
 from tasks import listing, siem_mode
-from tasks.chains import FETCH, carried_on, start_chains
+from tasks.chains import FETCH, broker_waiting, carried_on, start_chains
 from tasks.effects import Work
 from tasks.forward import Forward
 from worker.wiring import services
@@ -191,7 +191,8 @@ def fetch(unit: str) -> None:
     """Fetch a page and forward it in this same process; carry on with the chains that starts
     (see `tasks.chains`)."""
     svc = services()
-    with closing(carried_on(unit)) as units:  # closed at once, an exception too: the rest is queued
+    # closed at once, an exception too: the rest is queued
+    with closing(carried_on(unit, waiting=broker_waiting)) as units:
         for each in units:
             work = Work.of(svc, each)
             with work.in_flight("fetch") as claimed:  # one claim for the fetch and its page's forward

@@ -10,6 +10,7 @@ import orjson
 from celery import Celery
 from kombu.serialization import register
 
+from core.engine.units import PRIORITY_SEP, PRIORITY_STEPS
 from worker.settings import Settings
 
 # Task messages carry pages of records as text; orjson encodes and decodes them several times
@@ -47,6 +48,9 @@ def create_celery(settings: Settings) -> Celery:
             "visibility_timeout": settings.visibility_timeout_seconds,
             "unacked_restore_interval": settings.unacked_restore_interval_seconds,
             "unacked_restore_throttle": 1,
+            # kombu's defaults, pinned: `tasks.chains` reads these lists' lengths
+            "priority_steps": list(PRIORITY_STEPS),
+            "sep": PRIORITY_SEP,
         },
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,

@@ -63,6 +63,11 @@ WINDOW_PRIORITY = 6
 FILE_PRIORITY = 9
 # A sub-window waits for a slot as if handed out this long before the files handed out with it.
 WINDOW_AHEAD_MS = 3_600_000
+# How kombu's Redis transport keeps a queue's messages (pinned in `worker.config`): one list per
+# priority step, `<queue><sep><step>` (step 0: the queue's own name), read in step order.
+BROKER_QUEUE = "celery"
+PRIORITY_STEPS = (0, 3, 6, 9)
+PRIORITY_SEP = "\x06\x16"
 
 
 def priority(unit_id: str) -> int:
@@ -88,6 +93,13 @@ def queue_order(unit_id: str, now: float) -> int:
 
 def _sub_window(unit_id: str) -> bool:
     return unit_id.partition("@")[2].startswith(f"{WINDOW}.")
+
+
+def broker_lists_before(level: int) -> list[str]:
+    """The broker's lists a worker reads before the chains of priority `level`: where a chain (or a
+    start, or `dispatch`) that should run before it would wait."""
+    steps = [step for step in PRIORITY_STEPS if step < level]
+    return [f"{BROKER_QUEUE}{PRIORITY_SEP}{step}" if step else BROKER_QUEUE for step in steps]
 
 
 def first_served(unit_ids: list[str]) -> list[str]:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 import redis
 from celery import current_app, signature
 
-from tasks.chains import start_chains
+from tasks.chains import broker_waiting, carried_on, start_chains
 from tests.support.celery_worker import TEST_SECRETS_KEY
 from tests.support.redis_server import RedisServer
 from worker.config import create_celery
@@ -49,3 +50,26 @@ def test_a_streams_chain_then_a_sub_window_are_popped_before_a_file_queued_ahead
         repr(("s2", 1)),  # a source's start waits behind no collection work
         *(repr((unit,)) for unit in ("s1:holdMessageList", "s1:dlp@w.100", "s1:siem@f.abc")),
     ]
+
+
+def test_a_process_carrying_on_from_file_to_file_stops_for_a_sub_window_waiting_in_the_broker(
+    broker: redis.Redis,
+) -> None:
+    start_chains(["s1:dlp@w.100"])  # queued while the process works on a file
+    queued: list[str] = []
+    ran: list[str] = []
+    with closing(carried_on("s1:siem@f.a", seconds=60, queue=queued.extend, waiting=broker_waiting)) as units:
+        for unit in units:
+            ran.append(unit)
+            start_chains(["s1:siem@f.b"])
+    assert (ran, queued) == (["s1:siem@f.a"], ["s1:siem@f.b"])
+    # Once the sub-window is taken, only later chains wait: the process carries on
+    assert broker.llen("celery\x06\x166") == 1
+    broker.delete("celery\x06\x166")
+    ran.clear()
+    with closing(carried_on("s1:siem@f.b", seconds=60, queue=queued.extend, waiting=broker_waiting)) as units:
+        for unit in units:
+            ran.append(unit)
+            if len(ran) == 1:
+                start_chains(["s1:siem@f.c"])
+    assert ran == ["s1:siem@f.b", "s1:siem@f.c"]

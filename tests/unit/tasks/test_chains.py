@@ -6,6 +6,7 @@ from contextlib import closing
 
 import pytest
 
+from core.engine.units import FILE_PRIORITY, STREAM_PRIORITY, WINDOW_PRIORITY, broker_lists_before
 from tasks.chains import carried_on, start_chain, start_chains
 
 
@@ -65,3 +66,41 @@ def test_a_stream_chain_runs_before_children_started_with_it_and_they_are_queued
                 start_chains(["s1:siem@f.abc", "s1:holdMessageList"])
     assert ran == ["s1:dlp@w.100", "s1:holdMessageList"]
     assert queued == ["s1:siem@f.abc"]
+
+
+def test_a_chain_that_goes_first_waiting_in_the_broker_ends_the_carrying_on() -> None:
+    # A sub-window's chain (priority 6) waits in the broker while a process goes from file to file
+    queued: list[str] = []
+    ran: list[str] = []
+    asked: list[int] = []
+
+    def waiting(level: int) -> bool:
+        asked.append(level)
+        return level > WINDOW_PRIORITY
+
+    with closing(carried_on("s1:siem@f.a", seconds=60, queue=queued.extend, waiting=waiting)) as units:
+        for unit in units:
+            ran.append(unit)
+            start_chains(["s1:siem@f.b"])
+    # Then the next file is queued behind it rather than run here
+    assert (ran, queued, asked) == (["s1:siem@f.a"], ["s1:siem@f.b"], [FILE_PRIORITY])
+
+
+def test_the_carrying_on_goes_on_when_only_later_chains_wait() -> None:
+    queued: list[str] = []
+    ran: list[str] = []
+    with closing(
+        carried_on("s1:dlp", seconds=60, queue=queued.extend, waiting=lambda level: level > STREAM_PRIORITY)
+    ) as units:
+        for unit in units:
+            ran.append(unit)
+            if len(ran) < 3:
+                start_chain("s1:dlp")  # the stream goes on with its backlog
+    assert ran == ["s1:dlp", "s1:dlp", "s1:dlp"]
+    assert queued == []
+
+
+def test_the_broker_lists_read_before_a_priority_are_those_of_the_steps_before_it() -> None:
+    assert broker_lists_before(0) == []
+    assert broker_lists_before(STREAM_PRIORITY) == ["celery"]
+    assert broker_lists_before(FILE_PRIORITY) == ["celery", "celery\x06\x163", "celery\x06\x166"]
