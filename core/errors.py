@@ -108,3 +108,8 @@ class RepeatedPageToken(ThirdPartyGenericError):
 
 class FirstPartyGenericError(SourceError):
     """Trouble on our own side: Redis, the destination, a bug."""
+
+
+class UnreadableCheckpoint(FirstPartyGenericError):
+    """A stream's stored checkpoint is not a cursor this release can read (edited by hand, restored
+    from elsewhere, written by a later release): a reset gives the stream a new one."""

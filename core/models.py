@@ -18,6 +18,8 @@ from typing import Any
 import msgspec
 import orjson
 
+from core.errors import UnreadableCheckpoint
+
 JsonObject = dict[str, Any]
 
 
@@ -580,5 +582,15 @@ def cursor_text(cursor: Cursor) -> str:
 
 
 def cursor_of_text(text: str) -> Cursor:
-    """The inverse of `cursor_text`."""
-    return cursor_from_json(json.loads(text))
+    """The inverse of `cursor_text`; `UnreadableCheckpoint` for any text it did not write."""
+    try:
+        parsed = json.loads(text)
+        if not isinstance(parsed, dict):
+            raise TypeError("not a JSON object")
+        return cursor_from_json(parsed)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # JSONDecodeError is a ValueError
+        detail = f"missing {exc}" if isinstance(exc, KeyError) else type(exc).__name__
+        raise UnreadableCheckpoint(
+            f"the stored checkpoint cannot be read ({detail}); reset the collection "
+            "(action/reset) to collect again from a chosen time"
+        ) from None

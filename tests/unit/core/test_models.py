@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.errors import FirstPartyGenericError, UnreadableCheckpoint
 from core.models import (
     BatchCursor,
     Credentials,
@@ -16,6 +18,7 @@ from core.models import (
     Record,
     WindowCursor,
     cursor_from_json,
+    cursor_of_text,
     cursor_to_json,
     digest,
 )
@@ -119,3 +122,22 @@ def test_a_record_survives_its_message_form() -> None:
 def test_digests_are_short_and_stable() -> None:
     assert digest("abc") == digest("abc")
     assert len(digest("abc")) == 16
+
+
+@pytest.mark.parametrize(
+    ("stored", "named"),
+    [
+        ("{}", "missing 'kind'"),
+        ("null", "TypeError"),
+        ("not json", "JSONDecodeError"),
+        ('{"kind": "window"}', "missing 'start'"),
+    ],
+)
+def test_a_stored_checkpoint_this_release_cannot_read_is_a_failure_that_names_the_remedy(
+    stored: str, named: str
+) -> None:
+    with pytest.raises(UnreadableCheckpoint) as raised:
+        cursor_of_text(stored)
+    assert isinstance(raised.value, FirstPartyGenericError)  # retried in the window, then halted
+    assert named in raised.value.summary
+    assert "reset the collection" in raised.value.summary
