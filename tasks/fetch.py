@@ -199,4 +199,4 @@ def fetch(unit: str) -> None:
                 fetching = Fetch(work)
                 message = fetching.run(claimed)
                 if message is not None:
-                    Forward(work, message).run_claimed(fetching.source)
+                    Forward(work, message).run_claimed(fetching.source, handed_now=True)

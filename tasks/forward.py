@@ -47,16 +47,17 @@ class Forward:
             if claimed:
                 self.run_claimed()
 
-    def run_claimed(self, source: StoredSource | None = None) -> None:
+    def run_claimed(self, source: StoredSource | None = None, handed_now: bool = False) -> None:
         """`run` for a task that holds the source's in-flight claim already (`fetch`'s), with the
-        source as that task read it, if it did."""
+        source as that task read it, if it did; `handed_now`: the lease was handed over just now,
+        with its full time to live (by `fetch`, in this process), so it is not renewed first."""
         work, message = self.work, self.message
         source = source or self.svc.sources.get_optional(work.unit.source_id)
         if source is None:
             return
         lease = Lease(message.unit, message.lease_token, message.epoch)
         try:
-            self._forward(source, lease)
+            self._forward(source, lease, renew=not handed_now)
         except Refusal as lost:
             log.info("unit %s: %s; the page is left to the lease's holder", work.unit, lost)
         except SourceError as error:
@@ -64,10 +65,11 @@ class Forward:
         finally:
             self.svc.coordination.release(lease)
 
-    def _forward(self, source: StoredSource, lease: Lease) -> None:
+    def _forward(self, source: StoredSource, lease: Lease, renew: bool) -> None:
         svc, work, message = self.svc, self.work, self.message
         settings = svc.settings
-        svc.coordination.renew(lease, settings.lease_ttl_seconds)
+        if renew:  # a page message that waited in the broker: its lease's time is partly spent
+            svc.coordination.renew(lease, settings.lease_ttl_seconds)
         collector = collector_name(svc, source)
         metadata = SourceMetadata.build(
             name=source.config.name,
