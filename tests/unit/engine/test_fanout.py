@@ -146,17 +146,20 @@ def test_a_backlog_longer_than_the_span_splits_into_sub_windows_that_own_disjoin
     assert adoption.children[0].unit == window_child(AUDIT_STREAM, start)
 
 
-def test_a_long_backlog_is_cut_into_as_many_sub_windows_as_the_source_has_slots() -> None:
+def test_a_long_backlog_is_cut_into_a_quarter_of_the_sources_slots_of_sub_windows() -> None:
     month = WindowCursor(start=NOW - timedelta(days=30))
     day = WindowCursor(start=NOW - timedelta(hours=25))
 
+    # The default 8 slots: 2 sub-windows, the rest of the slots left to the files and other streams
     wide = fanout.split(AUDIT, AUDIT_STREAM, month, NOW, HOUR, slots=8)
-    short = fanout.split(AUDIT, AUDIT_STREAM, WindowCursor(start=NOW - timedelta(hours=3)), NOW, HOUR, 8)
     assert wide is not None
+    assert len(wide.children) == 2
+    assert len(fanout.split(AUDIT, AUDIT_STREAM, month, NOW, HOUR, slots=32).children) == 8  # type: ignore[union-attr]
+    assert len(fanout.split(AUDIT, AUDIT_STREAM, day, NOW, HOUR, slots=1).children) == 1  # type: ignore[union-attr]
+    # never a sub-window shorter than the span
+    short = fanout.split(AUDIT, AUDIT_STREAM, WindowCursor(start=NOW - timedelta(hours=3)), NOW, HOUR, 32)
     assert short is not None
-    assert len(wide.children) == 8
-    assert len(short.children) == 2  # never a sub-window shorter than the span
-    assert len(fanout.split(AUDIT, AUDIT_STREAM, day, NOW, HOUR, slots=8).children) == 8  # type: ignore[union-attr]
+    assert len(short.children) == 2
 
 
 def test_a_sub_window_asks_from_before_what_it_owns_so_an_exclusive_bound_loses_nothing() -> None:
