@@ -6,19 +6,19 @@ page's records never travel through the broker, which measured (bench p1) as the
 the chain: the page encoded, wrapped, stored as unacked, decoded and passed to a pool process again.
 `tasks.forward.forward` still takes a page message, for messages queued by an earlier version.
 
-Each chain is queued with its unit's broker priority (`core.engine.units.priority`): a stream's
-own chain, then a sub-window's, then a file's, all behind a source's start. A chain that starts
-further chains (the same unit going on with its backlog, the children a listing or a finished
-child admitted) runs the first of them (in that order) itself and queues the others at once
-(idle processes take them), and so on for up to `CARRY_ON_SECONDS`: a task message, its trip
-through the broker and a pool process cost about as much as a small page. It stops early when a
-chain that goes before the next one waits in the broker (`broker_waiting`): a sub-window queued
-while a process carried on from file to file used to wait for the carrying to end, and a drain
-ended on the sub-windows left, few and slow, with processes idle. A unit carried on this
-way has no message of its own, like a chain lost in a crash: it is in the due set
-`STREAM_HOLD_SECONDS` ahead (`Coordination.adopt`, `finish`, `schedule` put it there before its
-chain starts), so it comes due again should this process die. Other sources' messages wait at most
-that long for this process.
+Each chain is queued with its unit's broker priority (`core.engine.units.priority`): a stream's own
+chain, then the children (sub-windows and files, as they came), all behind a source's start. A chain
+that starts further chains (the same unit going on with its backlog, the children a listing or a
+finished child admitted) runs the first of them (in that order) itself and queues the others at once
+(idle processes take them), and so on for up to `CARRY_ON_SECONDS`: a task message, its trip through
+the broker and a pool process cost about as much as a small page. It stops early when a chain that
+goes before the next one waits in the broker (`broker_waiting`): a stream's chain (the hold list's
+next page), a start or `dispatch` queued while a process carried on from file to file waited for the
+carrying to end (measured when sub-windows still went before files: a drain ended on the sub-windows
+left, few and slow, with processes idle). A unit carried on this way has no message of its own, like
+a chain lost in a crash: it is in the due set `STREAM_HOLD_SECONDS` ahead (`Coordination.adopt`,
+`finish`, `schedule` put it there before its chain starts), so it comes due again should this
+process die. Other sources' messages wait at most that long for this process.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Chains go to the broker with their unit's priority: a worker takes a source's start first, then a
-stream's chain, then a sub-window's, then a file's, whichever was queued first (kombu's Redis
+stream's chain, then the children (sub-windows and files) as they were queued (kombu's Redis
 transport: one list per priority step, read in order)."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def broker(tmp_path: Path) -> Iterator[redis.Redis]:
         server.stop()
 
 
-def test_a_streams_chain_then_a_sub_window_are_popped_before_a_file_queued_ahead_of_them(
+def test_a_start_then_a_streams_chain_are_popped_before_children_queued_ahead_of_them(
     broker: redis.Redis,
 ) -> None:
     start_chains(["s1:siem@f.abc", "s1:dlp@w.100"])
@@ -48,14 +48,14 @@ def test_a_streams_chain_then_a_sub_window_are_popped_before_a_file_queued_ahead
         popped.append(json.loads(item[1])["headers"]["argsrepr"])
     assert popped == [
         repr(("s2", 1)),  # a source's start waits behind no collection work
-        *(repr((unit,)) for unit in ("s1:holdMessageList", "s1:dlp@w.100", "s1:siem@f.abc")),
+        *(repr((unit,)) for unit in ("s1:holdMessageList", "s1:siem@f.abc", "s1:dlp@w.100")),
     ]
 
 
-def test_a_process_carrying_on_from_file_to_file_stops_for_a_sub_window_waiting_in_the_broker(
+def test_a_process_carrying_on_from_file_to_file_stops_for_a_streams_chain_waiting_in_the_broker(
     broker: redis.Redis,
 ) -> None:
-    start_chains(["s1:dlp@w.100"])  # queued while the process works on a file
+    start_chains(["s1:holdMessageList"])  # the hold list's next page, queued while a file is read
     queued: list[str] = []
     ran: list[str] = []
     with closing(carried_on("s1:siem@f.a", seconds=60, queue=queued.extend, waiting=broker_waiting)) as units:
@@ -63,9 +63,10 @@ def test_a_process_carrying_on_from_file_to_file_stops_for_a_sub_window_waiting_
             ran.append(unit)
             start_chains(["s1:siem@f.b"])
     assert (ran, queued) == (["s1:siem@f.a"], ["s1:siem@f.b"])
-    # Once the sub-window is taken, only later chains wait: the process carries on
-    assert broker.llen("celery\x06\x166") == 1
-    broker.delete("celery\x06\x166")
+    # Once the stream's chain is taken, only chains that come after the file wait: it carries on
+    assert broker.llen("celery\x06\x163") == 1
+    broker.delete("celery\x06\x163")
+    start_chains(["s1:dlp@w.100"])  # a sub-window, served as the files are
     ran.clear()
     with closing(carried_on("s1:siem@f.b", seconds=60, queue=queued.extend, waiting=broker_waiting)) as units:
         for unit in units:

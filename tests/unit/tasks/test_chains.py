@@ -6,7 +6,7 @@ from contextlib import closing
 
 import pytest
 
-from core.engine.units import FILE_PRIORITY, STREAM_PRIORITY, WINDOW_PRIORITY, broker_lists_before
+from core.engine.units import CHILD_PRIORITY, STREAM_PRIORITY, broker_lists_before
 from tasks.chains import carried_on, start_chain, start_chains
 
 
@@ -69,21 +69,22 @@ def test_a_stream_chain_runs_before_children_started_with_it_and_they_are_queued
 
 
 def test_a_chain_that_goes_first_waiting_in_the_broker_ends_the_carrying_on() -> None:
-    # A sub-window's chain (priority 6) waits in the broker while a process goes from file to file
+    # A stream's chain (the hold list's next page) waits in the broker while a process goes from
+    # file to file
     queued: list[str] = []
     ran: list[str] = []
     asked: list[int] = []
 
     def waiting(level: int) -> bool:
         asked.append(level)
-        return level > WINDOW_PRIORITY
+        return level > STREAM_PRIORITY
 
     with closing(carried_on("s1:siem@f.a", seconds=60, queue=queued.extend, waiting=waiting)) as units:
         for unit in units:
             ran.append(unit)
             start_chains(["s1:siem@f.b"])
     # Then the next file is queued behind it rather than run here
-    assert (ran, queued, asked) == (["s1:siem@f.a"], ["s1:siem@f.b"], [FILE_PRIORITY])
+    assert (ran, queued, asked) == (["s1:siem@f.a"], ["s1:siem@f.b"], [CHILD_PRIORITY])
 
 
 def test_the_carrying_on_goes_on_when_only_later_chains_wait() -> None:
@@ -103,4 +104,4 @@ def test_the_carrying_on_goes_on_when_only_later_chains_wait() -> None:
 def test_the_broker_lists_read_before_a_priority_are_those_of_the_steps_before_it() -> None:
     assert broker_lists_before(0) == []
     assert broker_lists_before(STREAM_PRIORITY) == ["celery"]
-    assert broker_lists_before(FILE_PRIORITY) == ["celery", "celery\x06\x163", "celery\x06\x166"]
+    assert broker_lists_before(CHILD_PRIORITY) == ["celery", "celery\x06\x163", "celery\x06\x166"]
