@@ -171,8 +171,8 @@ def configure(level: int | str | None = None) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(chosen.upper() if isinstance(chosen, str) else chosen)
-    for name, level in library_levels(root.level).items():
-        logging.getLogger(name).setLevel(level)
+    for name, threshold in library_levels(root.level).items():
+        logging.getLogger(name).setLevel(threshold)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "celery", "flower"):
         logger = logging.getLogger(name)
         logger.handlers.clear()

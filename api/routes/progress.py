@@ -8,7 +8,6 @@ cursor holds no time, only Mimecast's listing token, so its lag counts from the 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -17,9 +16,10 @@ from fastapi import APIRouter, Query, Request
 
 from api.context import Ctx
 from core.engine import siem_mode
+from core.errors import UnreadableCheckpoint
 from core.lifecycle.failures import Failing, by_collection
 from core.mimecast.streams import Collection
-from core.models import BatchCursor, SiemMode, cursor_from_json
+from core.models import BatchCursor, SiemMode, cursor_of_text
 from core.store import keys
 from core.store.coordination import Checkpoint, Coordination
 from core.store.counters import PAGES_FETCHED, RECORDS_FORWARDED, Counters, Labels
@@ -78,8 +78,8 @@ def stream_progress(
     cursor = None
     if checkpoint.cursor is not None:
         try:
-            cursor = cursor_from_json(json.loads(checkpoint.cursor))
-        except (KeyError, TypeError, ValueError):  # a form this release cannot read: show what is known
+            cursor = cursor_of_text(checkpoint.cursor)
+        except UnreadableCheckpoint:  # a form this release cannot read: show what is known
             cursor = None
     if siem is not None:
         shown["siem"] = siem_mode.progress(siem, cursor, now)

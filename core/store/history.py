@@ -10,7 +10,6 @@ with everything under the source. The lag kept for a minute is the one after its
 
 from __future__ import annotations
 
-import json
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +19,8 @@ from typing import Any
 import redis
 
 from core.clock import Clock, SystemClock
-from core.models import BatchCursor, cursor_from_json
+from core.errors import UnreadableCheckpoint
+from core.models import BatchCursor, cursor_of_text
 from core.store import keys
 from core.store.coordination import Checkpoint, Coordination, redis_failures
 
@@ -111,8 +111,8 @@ def lag_of(checkpoint: Checkpoint, now: datetime) -> tuple[int | None, str | Non
     cursor = None
     if checkpoint.cursor is not None:
         try:
-            cursor = cursor_from_json(json.loads(checkpoint.cursor))
-        except (KeyError, TypeError, ValueError):
+            cursor = cursor_of_text(checkpoint.cursor)
+        except UnreadableCheckpoint:
             cursor = None
     if cursor is not None and not isinstance(cursor, BatchCursor):
         start = cursor.reached if cursor.reached.tzinfo else cursor.reached.replace(tzinfo=UTC)

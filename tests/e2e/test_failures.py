@@ -5,6 +5,7 @@ gives up after the retry window, a destination outage is retried; none loses a r
 from __future__ import annotations
 
 import time
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
@@ -199,38 +200,37 @@ def test_a_checkpoint_that_cannot_be_read_is_reported_and_a_reset_collects_again
     with deploy(tmp_path) as deployment:
         collector, source = deployment.create_source(collections=("dlp", "auditEvent"))
         deployment.wait_state(collector, source, "Collecting")
-        store = redis.Redis.from_url(deployment.redis_server.url)
-        unit = f"{source}:dlp"
+        with closing(redis.Redis.from_url(deployment.redis_server.url)) as store:
+            unit = f"{source}:dlp"
 
-        def reported() -> dict | None:  # type: ignore[type-arg]
-            # The dlp checkpoint is damaged (edited by hand, restored from elsewhere) until a fetch
-            # meets it (a commit of the running poll may write over the first damage)
-            for event in deployment.unresolved():
-                if (
-                    event["resourceIdentity"]["id"] == source
-                    and event["eventName"] == "FirstPartyGenericError"
-                ):
-                    return event  # type: ignore[no-any-return]
-            store.hset(f"mimecast-source:checkpoint:{unit}", "cursor", "{}")
-            store.zadd("mimecast-source:due", {unit: 0})
-            return None
+            def reported() -> dict | None:  # type: ignore[type-arg]
+                # The dlp checkpoint is damaged (edited by hand, restored from elsewhere) until a fetch
+                # meets it (a commit of the running poll may write over the first damage)
+                for event in deployment.unresolved():
+                    if (
+                        event["resourceIdentity"]["id"] == source
+                        and event["eventName"] == "FirstPartyGenericError"
+                    ):
+                        return event  # type: ignore[no-any-return]
+                store.hset(f"mimecast-source:checkpoint:{unit}", "cursor", "{}")
+                store.zadd("mimecast-source:due", {unit: 0})
+                return None
 
-        event = wait_for(reported, timeout=60, what="a FirstPartyGenericError event")
-        assert "checkpoint cannot be read" in event["details"]["description"]
-        assert "reset the collection" in event["details"]["description"]
-        state = deployment.wait_state(collector, source, "Error", timeout=30)
-        assert state["error"]["collection"] == "dlp"
-        # A reset gives the stream a new checkpoint: it collects again and the event resolves
-        since = (deployment.sim_now() - timedelta(hours=1)).replace(microsecond=0)
-        answer = deployment.client.post(
-            f"/collectors/{collector}/sources/{source}/action/reset",
-            json={"startTime": since.isoformat().replace("+00:00", "Z")},
-        )
-        assert answer.status_code == 202, answer.text
-        deployment.wait_state(collector, source, "Collecting", timeout=60)
-        wait_for(
-            lambda: not [e for e in deployment.unresolved() if e["resourceIdentity"]["id"] == source],
-            timeout=60,
-            what="the event resolved",
-        )
-        store.close()
+            event = wait_for(reported, timeout=60, what="a FirstPartyGenericError event")
+            assert "checkpoint cannot be read" in event["details"]["description"]
+            assert "reset the collection" in event["details"]["description"]
+            state = deployment.wait_state(collector, source, "Error", timeout=30)
+            assert state["error"]["collection"] == "dlp"
+            # A reset gives the stream a new checkpoint: it collects again and the event resolves
+            since = (deployment.sim_now() - timedelta(hours=1)).replace(microsecond=0)
+            answer = deployment.client.post(
+                f"/collectors/{collector}/sources/{source}/action/reset",
+                json={"startTime": since.isoformat().replace("+00:00", "Z")},
+            )
+            assert answer.status_code == 202, answer.text
+            deployment.wait_state(collector, source, "Collecting", timeout=60)
+            wait_for(
+                lambda: not [e for e in deployment.unresolved() if e["resourceIdentity"]["id"] == source],
+                timeout=60,
+                what="the event resolved",
+            )

@@ -330,7 +330,7 @@ def test_delete_waits_for_in_flight_work_then_removes_the_source_its_checkpoints
         redis.hset(keys.checkpoint(child), mapping={"cursor": "{}", "version": 0})
         redis.sadd(keys.source_children_running(source_id), child)
         # Due later, unlike the leased streams: no worker may fetch from this stand-in cursor ("{}")
-        # while the source still collects (one did, and its KeyError was a traceback in the logs).
+        # while the source still collects (it would fail the collection as an unreadable checkpoint).
         redis.zadd(keys.due_streams(), {child: time.time() + 3600})
     store = Coordination(redis)
     assert store.begin_work(source_id, "fetch-1", now_ms=0, ttl_ms=10**13)
