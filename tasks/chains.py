@@ -23,6 +23,7 @@ process die. Other sources' messages wait at most that long for this process.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Generator, Iterable
 
@@ -34,8 +35,18 @@ FETCH = "tasks.fetch.fetch"
 FORWARD = "tasks.forward.forward"
 CARRY_ON_SECONDS = 1.0
 
-# While a fetch task carries on (`carried_on`), the units whose chains it starts, in order.
-_kept: list[str] | None = None
+
+class _Carrying(threading.local):
+    """While a fetch task carries on (`carried_on`), the units whose chains it starts, in order.
+    Per thread: a worker of Celery's `threads` pool (or gevent's, whose patching makes this
+    per greenlet) runs several tasks in one process at once; a module-wide list let one task's
+    chains land in another's list, and, once that one ended, in a list nobody read (they waited in
+    the due set for `dispatch`: a stalled drain, measured with `--pool threads`)."""
+
+    kept: list[str] | None = None
+
+
+_carrying = _Carrying()
 
 
 def start_chain(unit: str) -> None:
@@ -46,10 +57,11 @@ def start_chain(unit: str) -> None:
 def start_chains(units: Iterable[str]) -> int:
     """Queue a chain for each unit over one broker connection (or, inside `carried_on`, keep them
     for this task to run); how many were started."""
-    if _kept is not None:
-        before = len(_kept)
-        _kept.extend(units)
-        return len(_kept) - before
+    kept = _carrying.kept
+    if kept is not None:
+        before = len(kept)
+        kept.extend(units)
+        return len(kept) - before
     return _queue(units)
 
 
@@ -64,10 +76,9 @@ def carried_on(
     to `queue` (by default: their chains are queued) at once, so that idle processes take them, and
     whatever is left when the iteration ends, however it ends (close the generator:
     `contextlib.closing`)."""
-    global _kept
     send = queue or _queue
     kept: list[str] = []
-    outer, _kept = _kept, kept
+    outer, _carrying.kept = _carrying.kept, kept
     try:
         deadline = time.monotonic() + seconds
         unit = first
@@ -83,7 +94,7 @@ def carried_on(
             if rest:
                 send(rest)
     finally:
-        _kept = outer
+        _carrying.kept = outer
         if kept:
             send(list(kept))
 

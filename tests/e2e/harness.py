@@ -265,7 +265,11 @@ def deploy(
     beat: bool = True,
     settings: dict[str, str] | None = None,
     simulator: dict[str, Any] | None = None,
+    pool: str = "solo",
+    concurrency: int = 1,
 ) -> Iterator[Deployment]:
+    """`workers` Celery workers (each of `pool`, `concurrency` at once), beat, the API, the simulator
+    and a Redis server of its own."""
     with ExitStack() as cleanup:
         server = RedisServer(directory / "redis")
         sim = SimulatorProcess(directory, **{**SIMULATOR, **(simulator or {})})
@@ -273,7 +277,10 @@ def deploy(
         extra = {**FAST, "SINK_URL": sink_url or f"file://{out}", **(settings or {})}
         env = base_env(server.url, sim.url, **extra)
         api = ApiServer(directory, env)
-        workers_made = [CeleryWorker(directory, env, name=f"w{index + 1}") for index in range(workers)]
+        workers_made = [
+            CeleryWorker(directory, env, name=f"w{index + 1}", pool=pool, concurrency=concurrency)
+            for index in range(workers)
+        ]
         deployment = Deployment(directory, server, sim, api, env, out, workers=workers_made)
         scheduler = CeleryBeat(directory, env) if beat else None
         # Stopped together (each warm shutdown is a second or more), Redis last: a worker stopping

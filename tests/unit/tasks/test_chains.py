@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from contextlib import closing
 
 import pytest
@@ -105,3 +106,35 @@ def test_the_broker_lists_read_before_a_priority_are_those_of_the_steps_before_i
     assert broker_lists_before(0) == []
     assert broker_lists_before(STREAM_PRIORITY) == ["celery"]
     assert broker_lists_before(CHILD_PRIORITY) == ["celery", "celery\x06\x163", "celery\x06\x166"]
+
+
+def test_two_threads_carrying_on_at_once_each_run_the_chains_their_own_work_starts() -> None:
+    # Celery's `threads` pool runs several fetch tasks in one process: while one carries on,
+    # another opens its own carrying; each one's chains stay with it, and none is left behind.
+    queued: list[str] = []
+    first = carried_on("first", seconds=60, queue=queued.extend)
+    assert next(first) == "first"
+    opened, started, done = threading.Event(), threading.Event(), threading.Event()
+    seen: list[str] = []
+
+    def other() -> None:
+        with closing(carried_on("second", seconds=60, queue=queued.extend)) as units:
+            for unit in units:
+                seen.append(unit)
+                if unit == "second":
+                    opened.set()
+                    started.wait(10)
+                    start_chain("second-child")
+        done.set()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    assert opened.wait(10)
+    start_chain("first-child")  # while the other thread's carrying is open
+    started.set()
+    thread.join(10)
+    assert done.is_set()
+    assert seen == ["second", "second-child"]
+    assert next(first) == "first-child"
+    first.close()
+    assert queued == []
