@@ -117,8 +117,10 @@ def _targets(p1: P1 | None, p5: P5 | None, dispatch: Dispatch | None) -> list[Ta
         name = f"P5 {least} -> {most} processes >= 6x"
         complete = all(drain.complete for drain in p5.drains.values())
         found.append(Target(name, figure, speedup >= 6.0 and complete))
-        every = all(p5.exactly_once.values())
+        every = all(p5.exactly_once.values()) and p5.threads_exactly_once
         counts = ", ".join(str(count) for count in p5.drains)
+        if p5.threads is not None:
+            counts += f"; 1 process of {most} threads"
         found.append(Target("P5 every record exactly once", f"{'yes' if every else 'NO'} ({counts})", every))
     if dispatch is not None:
         claimed = min(tick["claimed"] for tick in dispatch.ticks)

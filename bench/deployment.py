@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+import psutil
 import redis
 
 from bench.backlog import COLLECTIONS, DestinationWatch
@@ -52,7 +53,15 @@ class Drain:
 class Deployment:
     """Every process of one deployment, started on entry and stopped on exit."""
 
-    def __init__(self, directory: Path, mimecast_url: str, processes: int, settings: dict[str, str]) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        mimecast_url: str,
+        processes: int,
+        settings: dict[str, str],
+        pool: str = "prefork",
+    ) -> None:
+        """One worker of `processes` pool processes (`pool` prefork), or threads (`pool` threads)."""
         self.directory = directory
         self.destination = directory / "destination"
         self.redis_server = RedisServer(directory / "redis")
@@ -63,7 +72,7 @@ class Deployment:
             **{**BENCH_SETTINGS, **settings},
         )
         self.api = ApiServer(directory, self.env)
-        self.worker = CeleryWorker(directory, self.env, name="bench", pool="prefork", concurrency=processes)
+        self.worker = CeleryWorker(directory, self.env, name="bench", pool=pool, concurrency=processes)
         self.beat: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Deployment:
@@ -114,6 +123,20 @@ class Deployment:
         self.worker.stop(timeout=120)
         self.api.stop()
         self.redis_server.stop()
+
+    def workers_memory_mb(self) -> float:
+        """The worker's memory now: the proportional set size (PSS, pages shared by forked processes
+        split among them) of its main process and every pool process, in MiB."""
+        if self.worker.process is None:
+            return 0.0
+        main = psutil.Process(self.worker.process.pid)
+        total = 0
+        for each in (main, *main.children(recursive=True)):
+            try:
+                total += each.memory_full_info().pss
+            except psutil.Error:
+                continue
+        return total / 2**20
 
     def add_source(self) -> str:
         """A collector and one source of the four collections, through the management API."""

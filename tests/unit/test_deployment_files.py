@@ -90,6 +90,8 @@ def test_workers_scale_no_fixed_name_no_host_port_and_a_grace_period_above_the_t
     assert "container_name" not in worker
     assert "ports" not in worker
     assert any(arg.startswith("--hostname=") and "%h" in arg for arg in command("worker"))
+    # prefork (processes) unless WORKER_POOL says threads: the pool is the operator's choice
+    assert "--pool=${WORKER_POOL:-prefork}" in command("worker")
     time_limit = Settings.model_fields["task_time_limit_seconds"].default
     assert seconds(worker["stop_grace_period"]) > time_limit
     assert not any("container_name" in service for service in SERVICES.values())
@@ -199,13 +201,16 @@ FILLED = {
 }
 
 
-def compose_config(tmp_path: Path, values: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """`docker-compose config` on the project's file with an .env of `values` (no engine needed)."""
+def compose_config(
+    tmp_path: Path, values: dict[str, str], example: str = ENV_EXAMPLE
+) -> subprocess.CompletedProcess[str]:
+    """`docker-compose config` on the project's file with an .env of `values` (no engine needed),
+    made from `example` (.env.example unless another text is given)."""
     binary = shutil.which("docker-compose")
     if binary is None:
         pytest.fail("docker-compose is not installed: `make test` installs Debian's package")
     env_file = tmp_path / ".env"
-    lines = ENV_EXAMPLE.splitlines()
+    lines = example.splitlines()
     filled = [f"{line}{values.get(line[:-1], '')}" if line.endswith("=") else line for line in lines]
     env_file.write_text("\n".join(filled) + "\n")
     command = [binary, "--project-directory", str(ROOT), "--env-file", str(env_file)]
@@ -231,6 +236,18 @@ def test_a_real_compose_resolves_the_file_from_a_filled_in_env_example(tmp_path:
         assert environment["REDIS_PASSWORD"] == FILLED["REDIS_PASSWORD"], name
     assert services["redis"]["environment"]["REDIS_PASSWORD"] == FILLED["REDIS_PASSWORD"]
     assert services["flower"]["environment"]["FLOWER_BASIC_AUTH"] == FILLED["FLOWER_BASIC_AUTH"]
+    assert "--pool=prefork" in services["worker"]["command"]  # the default, resolved
+
+
+def test_a_real_compose_runs_the_workers_on_the_pool_the_env_names(tmp_path: Path) -> None:
+    threads = ENV_EXAMPLE.replace("#WORKER_POOL=prefork", "WORKER_POOL=threads")
+    threads = threads.replace("#WORKER_CONCURRENCY=4", "WORKER_CONCURRENCY=16")
+    assert threads != ENV_EXAMPLE
+    run = compose_config(tmp_path, FILLED, threads)
+    assert run.returncode == 0, run.stderr
+    worker = yaml.safe_load(run.stdout)["services"]["worker"]["command"]
+    assert "--pool=threads" in worker
+    assert "--concurrency=16" in worker
 
 
 @pytest.mark.parametrize("missing", sorted(FILLED))
