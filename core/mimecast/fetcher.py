@@ -226,17 +226,25 @@ def _expired(file: BatchFile, now: datetime) -> bool:
     return expiry is not None and expiry - URL_EXPIRY_MARGIN <= now
 
 
-# One thread a process reads the next window page ahead (made in the process that uses it: a
-# pool made before a fork has no thread in the child).
-_readers: dict[int, ThreadPoolExecutor] = {}
+class _Reader(threading.local):
+    """The thread that reads the next window page ahead for this thread's fetches: one per thread
+    that runs tasks (one a process under the prefork pool; one per task thread under the threads
+    pool, whose fetches would otherwise queue behind each other's pages), made in the process that
+    uses it (a pool made before a fork has no thread in the child)."""
+
+    pid: int = 0
+    pool: ThreadPoolExecutor | None = None
+
+
+_readers = _Reader()
 
 
 def _reader() -> ThreadPoolExecutor:
     pid = os.getpid()
-    if pid not in _readers:
-        _readers.clear()
-        _readers[pid] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead")
-    return _readers[pid]
+    if _readers.pool is None or _readers.pid != pid:
+        _readers.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead")
+        _readers.pid = pid
+    return _readers.pool
 
 
 def _settle(answer: Future[JsonObject]) -> None:

@@ -72,6 +72,7 @@ class FakeMimecast:
         self.signatures: Counter[str] = Counter()
         self.expire_first_url_of = {"f2"}
         self.asked: dict[str | None, threading.Event] = defaultdict(threading.Event)  # by page token
+        self.hang: dict[tuple[str, str], threading.Event] = {}  # (path, page token): answered once set
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
@@ -93,6 +94,9 @@ class FakeMimecast:
     def envelope(self, request: httpx.Request, records: list[dict[str, Any]]) -> httpx.Response:
         token = json.loads(request.content)["meta"]["pagination"].get("pageToken")
         self.asked[token].set()
+        held = self.hang.get((request.url.path, token or ""))
+        if held is not None:
+            held.wait(10)
         if (
             token is not None
             and token == self.reject_token_once
@@ -232,6 +236,35 @@ def test_the_next_page_of_a_window_is_asked_for_while_this_one_is_worked_on(
         committed_pages(fetcher_for(FakeMimecast(), clock).pages(DLP, start), start)
     )
     assert mimecast.calls[DLP.path] == 3
+
+
+def test_a_thread_reading_ahead_does_not_wait_behind_another_threads_page(
+    mimecast: FakeMimecast, clock: ManualClock
+) -> None:
+    # Under Celery's threads pool several fetches run in one process at once: a page read ahead for
+    # one of them that Mimecast is slow to answer must not hold back another's.
+    slow = mimecast.hang[(DLP.path, "eNq2")] = threading.Event()
+    dlp = fetcher_for(mimecast, clock).pages(
+        DLP, initial_cursor(DLP, NOW, since=NOW - timedelta(hours=1)), 100
+    )
+    try:
+        next(dlp)
+        assert mimecast.asked["eNq2"].wait(timeout=10)  # DLP's second page: asked, not answered
+        audit_start = initial_cursor(AUDIT, NOW, since=NOW - timedelta(hours=1))
+        read: list[list[str]] = []
+        other = threading.Thread(
+            target=lambda: read.append(
+                ids(committed_pages(fetcher_for(mimecast, clock).pages(AUDIT, audit_start, 100), audit_start))
+            )
+        )
+        other.start()
+        other.join(timeout=5)
+        finished = not other.is_alive()
+    finally:
+        slow.set()
+        dlp.close()
+    assert finished, "the audit pages waited for the DLP page read ahead by another thread"
+    assert read == [["a0", "a1", "a2", "a3", "a4"]]
 
 
 @pytest.mark.parametrize(("limit", "asked"), [(2, 1), (3, 2), (4, 2), (5, 3)])
