@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 
 import httpx
@@ -86,7 +87,16 @@ def build(settings: Settings) -> Services:
     )
 
 
-@functools.cache
+_building = threading.Lock()
+
+
 def services() -> Services:
-    """This process's services, built on first use (after a prefork child was forked)."""
+    """This process's services, built on first use (after a prefork child was forked); once, even
+    when the first tasks of a threads pool's process start together."""
+    with _building:
+        return _built()
+
+
+@functools.cache
+def _built() -> Services:
     return build(Settings())

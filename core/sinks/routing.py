@@ -9,6 +9,7 @@ destination and rebuilt when its stored version changes.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,7 +78,13 @@ class RouterSink:
         self._report = report
         self._clock = clock or SystemClock()
         self._default_type = default_type
+        # Several threads of one process write at once under Celery's threads pool: the sinks
+        # open, and those a destination's update replaced, are kept under one lock; a replaced sink
+        # is closed once the last write that took it ends, never under a write.
+        self._mutex = threading.Lock()
         self._open_sinks: dict[str, tuple[int, Sink]] = {}
+        self._writing: dict[int, int] = {}  # id(sink) -> writes that hold it
+        self._retired: dict[int, Sink] = {}  # replaced, closed when no write holds it
 
     def write(self, batch: Batch) -> None:
         names = self._routes(batch.source_id)
@@ -89,7 +96,11 @@ class RouterSink:
         for name in names:
             try:
                 target = self._lookup(name)
-                self._write_one(target, self._sink(target), batch)
+                sink = self._take(target)
+                try:
+                    self._write_one(target, sink, batch)
+                finally:
+                    self._give_back(sink)
             except FirstPartyGenericError as exc:
                 failures.append(exc)
         if failures:
@@ -106,12 +117,34 @@ class RouterSink:
                 code=MISCONFIGURED,
             ) from None
 
+    def _take(self, target: Resolved) -> Sink:
+        """The open sink of the destination's current version (opened now if it has none), held for
+        one write until `_give_back`."""
+        with self._mutex:
+            sink = self._sink(target)
+            self._writing[id(sink)] = self._writing.get(id(sink), 0) + 1
+            return sink
+
+    def _give_back(self, sink: Sink) -> None:
+        with self._mutex:
+            left = self._writing.pop(id(sink)) - 1
+            if left:
+                self._writing[id(sink)] = left
+            replaced = self._retired.pop(id(sink), None) if not left else None
+        if replaced is not None:
+            replaced.close()
+
     def _sink(self, target: Resolved) -> Sink:
+        """Under `_mutex`."""
         known = self._open_sinks.get(target.id)
         if known is not None and known[0] == target.version:
             return known[1]
         if known is not None:
-            known[1].close()
+            del self._open_sinks[target.id]
+            if self._writing.get(id(known[1])):
+                self._retired[id(known[1])] = known[1]
+            else:
+                known[1].close()
         try:
             sink = self._open(target)
         except (ValueError, OSError) as exc:  # a CA file that is missing, a URL that cannot be used
@@ -152,9 +185,12 @@ class RouterSink:
 
     def close(self) -> None:
         self._default.close()
-        for _, sink in self._open_sinks.values():
+        with self._mutex:
+            sinks = [sink for _, sink in self._open_sinks.values()] + list(self._retired.values())
+            self._open_sinks.clear()
+            self._retired.clear()
+        for sink in sinks:
             sink.close()
-        self._open_sinks.clear()
 
 
 def _named(exc: FirstPartyGenericError, target: Resolved) -> FirstPartyGenericError:

@@ -12,10 +12,10 @@ from tests.support.celery_worker import base_env
 PROBE = """
 from celery import signals
 import worker.app
-from worker.wiring import services
-assert services.cache_info().currsize == 0
+from worker.wiring import _built
+assert _built.cache_info().currsize == 0
 signals.worker_process_init.send(sender=None)
-print(services.cache_info().currsize)
+print(_built.cache_info().currsize)
 """
 
 
@@ -26,3 +26,36 @@ def test_a_pool_process_builds_its_services_as_it_starts_not_in_its_first_task()
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "1"
+
+
+# The threads pool builds a process's services in its first tasks, which start together.
+TOGETHER_PROBE = """
+import threading
+import worker.app
+from worker.wiring import services
+start = threading.Barrier(8)
+got = []
+def first_task():
+    start.wait()
+    got.append(services())
+threads = [threading.Thread(target=first_task) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(len(got), len({id(built) for built in got}))
+"""
+
+
+def test_tasks_starting_together_in_one_process_share_one_set_of_services() -> None:
+    env = base_env("redis://127.0.0.1:1/0", "http://127.0.0.1:1")
+    done = subprocess.run(
+        [sys.executable, "-c", TOGETHER_PROBE],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["8", "1"]

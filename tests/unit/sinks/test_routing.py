@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from typing import Any
 
 import pytest
 
 from core.errors import FirstPartyGenericError
-from core.sinks.contract import MISCONFIGURED, UNAVAILABLE, UNREACHABLE, Sink
+from core.sinks.contract import MISCONFIGURED, UNAVAILABLE, UNREACHABLE, Batch, Sink
 from core.sinks.memory import MemorySink
 from core.sinks.routing import DEFAULT, Outcome, Resolved, RouterSink
 from tests.unit.sinks.builders import batch
@@ -132,3 +134,84 @@ def test_a_sink_that_cannot_be_opened_is_a_misconfiguration_naming_the_destinati
         router.write(batch(1))
     assert caught.value.code == MISCONFIGURED
     assert "memory destination 'splunk' cannot be opened" in caught.value.summary
+
+
+class HeldSink(MemorySink):
+    """A destination whose writes can be held (a slow receiver), and that knows if it was closed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hold = threading.Event()
+        self.hold.set()
+        self.writing = threading.Event()
+        self.closed = 0
+
+    def write(self, batch: Batch) -> None:
+        self.writing.set()
+        assert self.hold.wait(10)
+        assert not self.closed, "written after it was closed"
+        super().write(batch)
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_a_destination_updated_under_a_write_closes_its_old_sink_when_that_write_ends() -> None:
+    # Under Celery's threads pool, one thread's write may still hold the sink of a destination's
+    # previous version when another thread's write finds the destination updated.
+    opened: list[HeldSink] = []
+    versions = {"splunk": 1}
+
+    def open_sink(target: Resolved) -> Sink:
+        opened.append(HeldSink())
+        return opened[-1]
+
+    router = RouterSink(
+        MemorySink(),
+        routes=lambda _: ("splunk",),
+        resolve=lambda name: Resolved("id-splunk", name, "memory", versions[name], {}),
+        open_sink=open_sink,
+        report=Outcomes(),
+    )
+    router.write(batch(1, "batch-1"))
+    old = opened[0]
+    old.hold.clear()
+    slow = threading.Thread(target=router.write, args=(batch(1, "batch-2"),))
+    slow.start()
+    assert old.writing.wait(10)
+    versions["splunk"] = 2  # updated while batch-2 is being written through version 1
+    router.write(batch(1, "batch-3"))
+    assert len(opened) == 2
+    assert list(opened[1].batches) == ["batch-3"]
+    assert old.closed == 0  # batch-2 still holds it
+    old.hold.set()
+    slow.join(10)
+    assert list(old.batches) == ["batch-1", "batch-2"]
+    assert old.closed == 1
+    router.close()
+    assert (old.closed, opened[1].closed) == (1, 1)
+
+
+def test_writes_that_find_a_destination_updated_at_once_open_its_new_version_once() -> None:
+    opened: list[Resolved] = []
+    both = threading.Barrier(2, timeout=1)
+
+    def open_sink(target: Resolved) -> Sink:
+        opened.append(target)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both.wait()  # a second opener, if one can come in meanwhile, meets this one here
+        return MemorySink()
+
+    router = RouterSink(
+        MemorySink(),
+        routes=lambda _: ("splunk",),
+        resolve=lambda name: Resolved("id-splunk", name, "memory", 1, {}),
+        open_sink=open_sink,
+        report=Outcomes(),
+    )
+    writers = [threading.Thread(target=router.write, args=(batch(1, f"batch-{n}"),)) for n in (1, 2)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(10)
+    assert len(opened) == 1
