@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -75,7 +74,7 @@ def create_app(
 ) -> FastAPI:
     """The app for one deployment; refuses to build without SECRETS_KEY (outside the demo)."""
     box = SecretBox(settings.secrets_keys())
-    client = redis.Redis.from_url(settings.redis_url)
+    client = settings.redis_store()
     context = Context(
         clock=clock or SystemClock(),
         collectors=CollectorStore(client),

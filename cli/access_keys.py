@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import click
-import redis
 
 from core.store.access import AccessStore
 from worker.settings import Settings
 
 
 def _store() -> AccessStore:
-    return AccessStore(redis.Redis.from_url(Settings().redis_url))
+    return AccessStore(Settings().redis_store())
 
 
 @click.group("access-key")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import redis
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -30,6 +31,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # How long a store call waits for Redis (connect, or an answer) before it fails: without it a
+    # connection a network cut left open hangs a task (and, under the threads pool, which enforces
+    # no task time limit, its thread) until TCP gives up, hours later.
+    redis_timeout_seconds: float = Field(default=30.0, gt=0)
     # Redis's password on its own (docker compose), so no secret is pasted into REDIS_URL by hand:
     # it is added to the URL here, escaped, and any character works in it.
     redis_password: SecretStr | None = None
@@ -107,6 +112,11 @@ class Settings(BaseSettings):
     # Quarantined lines kept per source (the newest), and characters kept of each.
     quarantine_limit: int = Field(default=1000, ge=1, le=100_000)
     quarantine_text_chars: int = Field(default=2048, ge=0)
+
+    def redis_store(self) -> redis.Redis:
+        """A client of the Redis that holds the stores (not the broker's), with `redis_timeout_seconds`."""
+        timeout = self.redis_timeout_seconds
+        return redis.Redis.from_url(self.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
 
     @model_validator(mode="after")
     def _redis_password_in_url(self) -> Settings:

@@ -54,7 +54,7 @@ class Services:
 
 
 def build(settings: Settings) -> Services:
-    client = redis.Redis.from_url(settings.redis_url)
+    client = settings.redis_store()
     clock = SystemClock()
     mimecast = MimecastClient(
         base_url(settings.mimecast_gateway, settings.mimecast_base_url),
