@@ -176,8 +176,8 @@ class Deployment:
         return data
 
     # Processes.
-    def add_worker(self, name: str) -> CeleryWorker:
-        worker = CeleryWorker(self.directory, self.env, name=name)
+    def add_worker(self, name: str, pool: str = "solo", concurrency: int = 1) -> CeleryWorker:
+        worker = CeleryWorker(self.directory, self.env, name=name, pool=pool, concurrency=concurrency)
         worker.start()
         self.workers.append(worker)
         return worker

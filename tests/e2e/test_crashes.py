@@ -72,20 +72,31 @@ def test_redis_killed_mid_drain_and_restarted_loses_nothing(tmp_path: Path) -> N
         assert deployment.state(collector, source)["state"] == "Collecting"
 
 
-def test_workers_killed_while_a_dozen_files_of_one_listing_are_in_flight_lose_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("workers", "pool", "concurrency"),
+    [(2, "solo", 1), (1, "threads", 8)],
+    ids=["two-processes", "one-process-of-eight-threads"],
+)
+def test_workers_killed_while_a_dozen_files_of_one_listing_are_in_flight_lose_nothing(
+    tmp_path: Path, workers: int, pool: str, concurrency: int
+) -> None:
+    # Under the threads pool one kill ends every task of the process at once.
     settings = {**SMALL_PAGES, "MAX_IN_FLIGHT_PER_SOURCE": "16", "BACKFILL_SPLIT_SECONDS": "0"}
-    with deploy(tmp_path, simulator=BIG, settings=settings) as deployment:
+    kind = {"workers": workers, "pool": pool, "concurrency": concurrency}
+    with deploy(tmp_path, simulator=BIG, settings=settings, **kind) as deployment:
         collector, source = deployment.create_source()
         client = redis.Redis.from_url(deployment.redis_server.url)
         running = keys.source_children_running(source)
         wait_for(lambda: client.scard(running) >= 12, timeout=60, what="a dozen SIEM files in flight")
         in_flight = {member.decode() for member in client.smembers(running)}
         assert all("@f." in unit for unit in in_flight)
+        banner = f"concurrency: {concurrency} ({'thread' if pool == 'threads' else pool})"
+        assert banner in deployment.workers[0].log()  # Celery's banner: the pool asked for
         for worker in list(deployment.workers):
             worker.kill()
             deployment.workers.remove(worker)
         for generation in range(2):
-            deployment.add_worker(f"r{generation}")
+            deployment.add_worker(f"r{generation}", pool, concurrency)
         delivered = wait_caught_up(deployment, deployment.delivered, timeout=200)
         assert duplicates(delivered) == {}
         assert client.scard(running) == 0  # every file finished and gave its slot back

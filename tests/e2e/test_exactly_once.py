@@ -61,21 +61,6 @@ def test_one_source_with_all_twelve_collections_delivers_the_ground_truth_once(t
                 }
 
 
-def test_a_worker_of_celerys_threads_pool_delivers_a_fanned_out_backlog_once(tmp_path: Path) -> None:
-    # Four tasks at once in one process, each carrying on with the chains its own work starts
-    # (`tasks.chains`): SIEM files, sub-windows and streams side by side, nothing lost or doubled.
-    settings = {"MAX_RECORDS_PER_CHUNK": "100", "MAX_IN_FLIGHT_PER_SOURCE": "8"}
-    big = {"events_per_minute": 40}
-    with deploy(
-        tmp_path, workers=1, pool="threads", concurrency=4, settings=settings, simulator=big
-    ) as deployment:
-        collector, source = deployment.create_source()
-        deployment.wait_state(collector, source, "Collecting")
-        delivered = wait_caught_up(deployment, deployment.delivered, timeout=150)
-        assert duplicates(delivered) == {}
-        assert "concurrency: 4 (thread)" in deployment.workers[0].log()  # Celery's banner: as asked
-
-
 def test_all_four_collections_reach_an_http_receiver_exactly_once(tmp_path: Path) -> None:
     with Receiver() as receiver, deploy(tmp_path, sink_url=receiver.url) as deployment:
         collector, source = deployment.create_source()
