@@ -38,10 +38,10 @@ CARRY_ON_SECONDS = 1.0
 
 class _Carrying(threading.local):
     """While a fetch task carries on (`carried_on`), the units whose chains it starts, in order.
-    Per thread: a worker of Celery's `threads` pool (or gevent's, whose patching makes this
-    per greenlet) runs several tasks in one process at once; a module-wide list let one task's
-    chains land in another's list, and, once that one ended, in a list nobody read (they waited in
-    the due set for `dispatch`: a stalled drain, measured with `--pool threads`)."""
+    Per thread: a worker of Celery's `threads` pool runs several tasks in one process at once; a
+    module-wide list let one task's chains land in another's list, and, once that one ended, in a
+    list nobody read (they waited in the due set for `dispatch`: a stalled drain, measured with
+    `--pool threads`)."""
 
     kept: list[str] | None = None
 
