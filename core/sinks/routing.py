@@ -126,11 +126,13 @@ class RouterSink:
             return sink
 
     def _give_back(self, sink: Sink) -> None:
+        key = id(sink)
         with self._mutex:
-            left = self._writing.pop(id(sink)) - 1
-            if left:
-                self._writing[id(sink)] = left
-            replaced = self._retired.pop(id(sink), None) if not left else None
+            self._writing[key] -= 1
+            if self._writing[key]:
+                return
+            del self._writing[key]
+            replaced = self._retired.pop(key, None)
         if replaced is not None:
             replaced.close()
 

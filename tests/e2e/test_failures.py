@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from core.store import keys
 from tests.e2e.harness import COLLECTIONS, calls, deploy, duplicates, received, wait_caught_up
 from tests.support.receiver import Receiver
 from tests.support.simulator import CLIENT_ID
@@ -212,8 +213,8 @@ def test_a_checkpoint_that_cannot_be_read_is_reported_and_a_reset_collects_again
                         and event["eventName"] == "FirstPartyGenericError"
                     ):
                         return event  # type: ignore[no-any-return]
-                store.hset(f"mimecast-source:checkpoint:{unit}", "cursor", "{}")
-                store.zadd("mimecast-source:due", {unit: 0})
+                store.hset(keys.checkpoint(unit), "cursor", "{}")
+                store.zadd(keys.due_streams(), {unit: 0})
                 return None
 
             event = wait_for(reported, timeout=60, what="a FirstPartyGenericError event")
