@@ -7,7 +7,7 @@ the chain: the page encoded, wrapped, stored as unacked, decoded and passed to a
 `tasks.forward.forward` still takes a page message, for messages queued by an earlier version.
 
 Each chain is queued with its unit's broker priority (`core.engine.units.priority`): a stream's own
-chain, then the children (sub-windows and files, as they came), all behind a source's start. A chain
+chain, then the sub-windows, then the files (each as they came), all behind a source's start. A chain
 that starts further chains (the same unit going on with its backlog, the children a listing or a
 finished child admitted) runs the first of them (in that order) itself and queues the others at once
 (idle processes take them), and so on for up to `CARRY_ON_SECONDS`: a task message, its trip through

@@ -59,7 +59,8 @@ def parse(unit_id: str) -> Unit:
 # source's start, `dispatch`) keep Celery's default, 0: a source that starts is not kept waiting
 # behind collection work.
 STREAM_PRIORITY = 3
-CHILD_PRIORITY = 9
+WINDOW_PRIORITY = 6
+FILE_PRIORITY = 9
 # A sub-window waits for a slot as if handed out this long before the files handed out with it.
 WINDOW_AHEAD_MS = 3_600_000
 # How kombu's Redis transport keeps a queue's messages (pinned in `worker.config`): one list per
@@ -71,17 +72,21 @@ PRIORITY_SEP = "\x06\x16"
 
 def priority(unit_id: str) -> int:
     """Which chain a worker takes first when several wait: a stream's own, then its source's
-    children (sub-windows and files), first come first served among them.
+    sub-windows, then its files, first come first served among each.
 
     A stream's chain is one sequential thread (a listing, a live window, the hold list, which never
     splits); nothing but running it sooner makes it finish sooner. Read FIFO from one queue, a
-    stream's next page waited behind every file queued before it. A sub-window's pages wait on
-    Mimecast's answers (its latency, its quota), a file's lines on the CPU: with sub-windows served
-    before files, the CPU idled through the pages and the API through the files; side by side,
-    both work at once (bench ab, 2 processes: median drain 3.29 -> 2.96 s; P5 7.13x). Which child
-    gets a slot first is `queue_order`'s.
+    stream's next page waited behind every file queued before it. A sub-window is such a thread
+    too, bound by Mimecast's answers: with sub-windows and files at one priority, a process that
+    carried on from file to file (`tasks.chains`, without the broker) left a sub-window queued at
+    the start behind every file queued before it, and the drain ended on its pages alone with the
+    other process idle (bench ab, 2 processes: median drain 2.93 -> 2.72 s with sub-windows first;
+    P5 7.03x). The files keep a share of the slots all along (`fanout.split_width`); which child
+    gets a free slot first is `queue_order`'s.
     """
-    return STREAM_PRIORITY if "@" not in unit_id else CHILD_PRIORITY
+    if "@" not in unit_id:
+        return STREAM_PRIORITY
+    return WINDOW_PRIORITY if _sub_window(unit_id) else FILE_PRIORITY
 
 
 def queue_order(unit_id: str, now: float) -> int:

@@ -1,6 +1,6 @@
 """Chains go to the broker with their unit's priority: a worker takes a source's start first, then a
-stream's chain, then the children (sub-windows and files) as they were queued (kombu's Redis
-transport: one list per priority step, read in order)."""
+stream's chain, then a sub-window, then a file, each as they were queued (kombu's Redis transport:
+one list per priority step, read in order)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def broker(tmp_path: Path) -> Iterator[redis.Redis]:
         server.stop()
 
 
-def test_a_start_then_a_streams_chain_are_popped_before_children_queued_ahead_of_them(
+def test_a_start_a_streams_chain_then_a_sub_window_are_popped_before_a_file_queued_ahead_of_them(
     broker: redis.Redis,
 ) -> None:
     start_chains(["s1:siem@f.abc", "s1:dlp@w.100"])
@@ -48,7 +48,7 @@ def test_a_start_then_a_streams_chain_are_popped_before_children_queued_ahead_of
         popped.append(json.loads(item[1])["headers"]["argsrepr"])
     assert popped == [
         repr(("s2", 1)),  # a source's start waits behind no collection work
-        *(repr((unit,)) for unit in ("s1:holdMessageList", "s1:siem@f.abc", "s1:dlp@w.100")),
+        *(repr((unit,)) for unit in ("s1:holdMessageList", "s1:dlp@w.100", "s1:siem@f.abc")),
     ]
 
 
@@ -66,11 +66,20 @@ def test_a_process_carrying_on_from_file_to_file_stops_for_a_streams_chain_waiti
     # Once the stream's chain is taken, only chains that come after the file wait: it carries on
     assert broker.llen("celery\x06\x163") == 1
     broker.delete("celery\x06\x163")
-    start_chains(["s1:dlp@w.100"])  # a sub-window, served as the files are
+    start_chains(["s1:dlp@w.100"])  # a sub-window, which goes before files too
     ran.clear()
     with closing(carried_on("s1:siem@f.b", seconds=60, queue=queued.extend, waiting=broker_waiting)) as units:
         for unit in units:
             ran.append(unit)
+            start_chains(["s1:siem@f.c"])
+    assert (ran, queued) == (["s1:siem@f.b"], ["s1:siem@f.b", "s1:siem@f.c"])
+    assert broker.llen("celery\x06\x166") == 1
+    # Once the sub-window is taken, only files wait: it carries on from file to file
+    broker.delete("celery\x06\x166", "celery\x06\x169")
+    ran.clear()
+    with closing(carried_on("s1:siem@f.c", seconds=60, queue=queued.extend, waiting=broker_waiting)) as units:
+        for unit in units:
+            ran.append(unit)
             if len(ran) == 1:
-                start_chains(["s1:siem@f.c"])
-    assert ran == ["s1:siem@f.b", "s1:siem@f.c"]
+                start_chains(["s1:siem@f.d"])
+    assert ran == ["s1:siem@f.c", "s1:siem@f.d"]

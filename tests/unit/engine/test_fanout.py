@@ -280,13 +280,14 @@ def test_a_resets_run_reaches_every_cursor_and_batch_id_so_the_same_pages_are_ne
     assert "run" not in cursor_to_json(first.children[0].cursor)
 
 
-def test_a_streams_own_chain_is_served_first_then_children_as_they_came() -> None:
+def test_a_streams_own_chain_is_served_first_then_sub_windows_then_files() -> None:
     stream = Unit("s1", "siem")
     file = file_child(stream, "https://files.example/a.gz")
     window = window_child(Unit("s1", "dlp"), datetime(2026, 1, 1, tzinfo=UTC))
-    assert priority(stream.id) < priority(window.id) == priority(file.id)
-    given = [file.id, "s1:dlp", window.id, "s1:holdMessageList"]
-    assert first_served(given) == ["s1:dlp", "s1:holdMessageList", file.id, window.id]
+    other = file_child(stream, "https://files.example/b.gz")
+    assert priority(stream.id) < priority(window.id) < priority(file.id)
+    given = [file.id, "s1:dlp", window.id, other.id, "s1:holdMessageList"]
+    assert first_served(given) == ["s1:dlp", "s1:holdMessageList", window.id, file.id, other.id]
 
 
 def test_a_sub_window_queues_for_a_slot_an_hour_ahead_of_files_handed_out_with_it() -> None:

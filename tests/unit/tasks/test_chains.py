@@ -7,7 +7,15 @@ from contextlib import closing
 
 import pytest
 
-from core.engine.units import CHILD_PRIORITY, STREAM_PRIORITY, broker_lists_before
+from core.engine.units import (
+    BROKER_QUEUE,
+    FILE_PRIORITY,
+    PRIORITY_SEP,
+    STREAM_PRIORITY,
+    WINDOW_PRIORITY,
+    broker_lists_before,
+    priority,
+)
 from tasks.chains import carried_on, start_chain, start_chains
 
 
@@ -85,7 +93,7 @@ def test_a_chain_that_goes_first_waiting_in_the_broker_ends_the_carrying_on() ->
             ran.append(unit)
             start_chains(["s1:siem@f.b"])
     # Then the next file is queued behind it rather than run here
-    assert (ran, queued, asked) == (["s1:siem@f.a"], ["s1:siem@f.b"], [CHILD_PRIORITY])
+    assert (ran, queued, asked) == (["s1:siem@f.a"], ["s1:siem@f.b"], [FILE_PRIORITY])
 
 
 def test_the_carrying_on_goes_on_when_only_later_chains_wait() -> None:
@@ -105,7 +113,26 @@ def test_the_carrying_on_goes_on_when_only_later_chains_wait() -> None:
 def test_the_broker_lists_read_before_a_priority_are_those_of_the_steps_before_it() -> None:
     assert broker_lists_before(0) == []
     assert broker_lists_before(STREAM_PRIORITY) == ["celery"]
-    assert broker_lists_before(CHILD_PRIORITY) == ["celery", "celery\x06\x163", "celery\x06\x166"]
+    assert broker_lists_before(FILE_PRIORITY) == ["celery", "celery\x06\x163", "celery\x06\x166"]
+
+
+def test_a_sub_window_waiting_in_the_broker_ends_a_carrying_on_from_file_to_file() -> None:
+    # The sub-window's chain was queued (its stream's task stopped carrying on for a stream's chain)
+    # while this process went from file to file: it is taken next, not after every file
+    window, file_a, file_b = "s1:dlp@w.1796021833", "s1:siem@f.a", "s1:siem@f.b"
+    in_broker = {f"{BROKER_QUEUE}{PRIORITY_SEP}{priority(window)}"}
+    queued: list[str] = []
+    ran: list[str] = []
+
+    def waiting(level: int) -> bool:
+        return bool(in_broker.intersection(broker_lists_before(level)))
+
+    with closing(carried_on(file_a, seconds=60, queue=queued.extend, waiting=waiting)) as units:
+        for unit in units:
+            ran.append(unit)
+            start_chains([file_b])
+    assert (ran, queued) == ([file_a], [file_b])
+    assert priority(window) == WINDOW_PRIORITY < priority(file_b) == FILE_PRIORITY
 
 
 def test_two_threads_carrying_on_at_once_each_run_the_chains_their_own_work_starts() -> None:
