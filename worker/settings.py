@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     max_in_flight_per_source: int = Field(default=8, ge=1, le=1000)
     # Consecutive small SIEM batch files of a listing are read as one child up to this many bytes
     # (gzip, as listed), so a task's fixed cost never dwarfs its records; a larger file is alone.
-    child_bytes: int = Field(default=262_144, ge=1)
+    child_bytes: int = Field(default=1_048_576, ge=1)
     # The SIEM stream lists ahead while fewer than this many of the source's files wait for a slot.
     list_ahead_files: int = Field(default=200, ge=1)
     # A DLP or audit backlog longer than this is split into sub-windows of this span, read in parallel.
