@@ -90,7 +90,10 @@ def _select(
     first_seq, last_seq = seq_bounds_for_time(start, end)
     after = query.get("after")
     total = (
-        sum(1 for r in sim.dataset.scan(spec.dataset, first_seq, last_seq, False) if wanted(r))
+        sim.window_total(
+            (spec.route, start, end, now, _filter_key(query)),
+            lambda: sum(1 for r in sim.dataset.scan(spec.dataset, first_seq, last_seq, False) if wanted(r)),
+        )
         if spec.total
         else None
     )
@@ -103,6 +106,15 @@ def _select(
                 return page, True, total
             page.append(record)
     return page, False, total
+
+
+def _filter_key(query: dict[str, Any]) -> str:
+    """What of a query decides its window's total: all but the position and the page size."""
+    return json.dumps(
+        {name: value for name, value in query.items() if name not in ("after", "pageSize")},
+        sort_keys=True,
+        default=str,
+    )
 
 
 def endpoint(route: str) -> Callable[[Request], Awaitable[Response]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections import Counter
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from threading import Lock
@@ -37,6 +38,8 @@ COLLECTION_OF_ROUTE = {
     "release": "holdReleaseLog",
     "ci": "cloudIntegrated",
 }
+# Window totals kept (`window_total`); past this many, the memo starts afresh.
+TOTALS_KEPT = 4096
 FEED_TYPES = {"malware_customer": "threatIntelCustomer", "malware_grid": "threatIntelGrid"}
 # Which quota setting limits each Mimecast route (each route still counts its own calls).
 QUOTA_OF_ROUTE = {
@@ -77,6 +80,8 @@ class Simulation:
             settings, self.dataset, signing_key, collection="cloudIntegrated", types=CI_TYPES, prefix="ci-"
         )
         self._lock = Lock()
+        self._totals: dict[Hashable, int] = {}
+        self._totals_generation = 0
         self.reset()
 
     def reset(self) -> None:
@@ -90,6 +95,7 @@ class Simulation:
         self.quotas = self._quotas()
         self.calls: Counter[str] = Counter()
         self.refused: Counter[str] = Counter()
+        self._forget_totals()
 
     def _quotas(self) -> Quotas:
         """One counter per route (each Mimecast endpoint has its own quota), limits per quota group."""
@@ -115,6 +121,30 @@ class Simulation:
             )
         self.options = type(self.options).model_validate({**self.options.model_dump(), **changes})
         self.quotas = self._quotas()
+        self._forget_totals()
+
+    def window_total(self, key: Hashable, count: Callable[[], int]) -> int:
+        """A window's `totalCount`, `count()`ed once for each `key` (route, window, filter and the
+        moment asked at) while the options stay as they are (they say which records are visible).
+
+        Counting scans the whole window, so recounting on every page made a window's paging
+        quadratic: with the clock frozen (as `bench` runs it) every page of a window asks at the same
+        moment, and 40 pages of DLP logs cost the simulator 0.8 s where the records took 0.1 s."""
+        with self._lock:
+            known, generation = self._totals.get(key), self._totals_generation
+        if known is None:
+            known = count()
+            with self._lock:
+                if generation == self._totals_generation:
+                    if len(self._totals) >= TOTALS_KEPT:
+                        self._totals.clear()
+                    self._totals[key] = known
+        return known
+
+    def _forget_totals(self) -> None:
+        with self._lock:
+            self._totals.clear()
+            self._totals_generation += 1
 
     def issue_token(self, client_id: str) -> tuple[str, int]:
         token = secrets.token_urlsafe(32)
