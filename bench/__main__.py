@@ -92,6 +92,8 @@ def _options() -> argparse.Namespace:
         parser.error(f"unknown part(s) {', '.join(unknown)}; parts: {', '.join(parts)}")
     if "ab" in options.parts and (not options.base or len(options.parts) > 1):
         parser.error("ab runs alone and needs --base REV (a commit, branch or tag)")
+    if options.p1_rounds < 1:
+        parser.error("--p1-rounds must be at least 1")
     if options.quick:
         for name, value in QUICK.items():
             setattr(options, name, value)
