@@ -180,3 +180,30 @@ def test_a_batch_file_line_gets_the_id_and_kind_of_the_general_rule(line: dict[s
     assert parsed.id == record_id(SIEM_BATCH, line, text)
     assert parsed.kind == record_kind(SIEM_BATCH, line)
     assert parsed.text == text
+
+
+GENERAL_LINES = {
+    "coordinates": BATCH_LINE,
+    "no account": {**BATCH_LINE, "accountId": None},
+    "numeric account": {**BATCH_LINE, "accountId": 12},
+    "string coordinates": {**BATCH_LINE, "_partition": "137", "_offset": "106007"},
+    "eventType": {**BATCH_LINE, "type": None, "eventType": "url protect"},
+    "empty type": {**BATCH_LINE, "type": ""},
+    "numeric type": {**BATCH_LINE, "type": 7},
+    "no offset": {k: v for k, v in BATCH_LINE.items() if k != "_offset"},
+    "streamed": STREAMED,
+    "non-ASCII": {**BATCH_LINE, "subject": "caf\u00e9 \u2603"},
+}
+
+
+@pytest.mark.parametrize("name", GENERAL_LINES)
+def test_a_run_of_siem_lines_gets_each_line_s_own_record_on_either_path(name: str) -> None:
+    """`siem_records` makes a run's records in one pass, its own way: a run of one kind of line
+    alone, and the same line among plain ones, give what `parse_line` gives each line."""
+    from core.mimecast.records import siem_records
+
+    plain = [json.dumps({**BATCH_LINE, "_offset": offset}).encode() for offset in (1, 2)]
+    odd = json.dumps(GENERAL_LINES[name], ensure_ascii=False, separators=(",", ":")).encode()
+    for run in ([odd, odd], [plain[0], odd, plain[1]], plain):
+        expected = [parse_line(SIEM_BATCH, "file.gz", 1, line) for line in run]
+        assert siem_records(SIEM_BATCH, run) == expected
