@@ -108,7 +108,7 @@ def _targets(p1: P1 | None, p5: P5 | None, dispatch: Dispatch | None) -> list[Ta
     found: list[Target] = []
     if p1 is not None:
         for processes, wanted in ((2, 1.0), (1, 0.6)):
-            median, count = p1.median(processes), sum(run.processes == processes for run in p1.runs)
+            median, count = p1.median(processes), len(p1.of(processes))
             rates = f"{median.drain.rate:,.0f} vs {median.reference.rate:,.0f} rec/s"
             figure = f"{floor2(median.ratio):.2f}x ({rates}; median of {count})"
             name = f"P1 pipeline {processes} process{'es' if processes > 1 else ''} / reference >= {wanted}"

@@ -60,16 +60,17 @@ class P1:
     truth_total: int
     runs: tuple[Run, ...]
 
+    def of(self, processes: int) -> list[Run]:
+        """The runs with `processes`, in the order they ran."""
+        return [run for run in self.runs if run.processes == processes]
+
     def median(self, processes: int) -> Run:
         """The run of the median ratio among those with `processes` (of an even count, the lower)."""
-        ranked = sorted((run for run in self.runs if run.processes == processes), key=lambda run: run.ratio)
+        ranked = sorted(self.of(processes), key=lambda run: run.ratio)
         return ranked[(len(ranked) - 1) // 2]
 
-    def ratio(self, processes: int) -> float:
-        return self.median(processes).ratio
-
     def complete(self, processes: int) -> bool:
-        return all(run.drain.complete for run in self.runs if run.processes == processes)
+        return all(run.drain.complete for run in self.of(processes))
 
     @property
     def exactly_once(self) -> bool:
@@ -128,7 +129,7 @@ def run(directory: Path, records: int = RECORDS, settings: dict[str, str] | None
     finally:
         sim.stop()
     result = P1(truth.total, tuple(runs))
-    _table(result, rounds)
+    _table(result)
     return result
 
 
@@ -140,13 +141,14 @@ def _reference(sim: SimulatorProcess, directory: Path, truth: Truth) -> Copy:
     return done
 
 
-def _table(result: P1, rounds: int) -> None:
+def _table(result: P1) -> None:
     """Each process count's median run next to its reference; then every round's ratio."""
+    rounds = len(result.of(PROCESSES[0]))
     head = f"the median of {rounds} round{'s' if rounds > 1 else ''}"
     print(f"  {head:<42}{'records':>10}{'seconds':>9}{'rec/s':>10}{'/ reference':>13}  every round")
     for processes in PROCESSES:
         run = result.median(processes)
-        each = ", ".join(f"{floor2(one.ratio):.2f}" for one in result.runs if one.processes == processes)
+        each = ", ".join(f"{floor2(one.ratio):.2f}" for one in result.of(processes))
         name = "reference loop (stdlib, 1 process)"
         print(f"  {name:<42}{run.reference.records:>10,}{run.reference.seconds:>9.1f}"
               f"{run.reference.rate:>10,.0f}{'1.00x':>13}")  # fmt: skip

@@ -38,8 +38,6 @@ COLLECTION_OF_ROUTE = {
     "release": "holdReleaseLog",
     "ci": "cloudIntegrated",
 }
-# Window totals kept (`window_total`); past this many, the memo starts afresh.
-TOTALS_KEPT = 4096
 FEED_TYPES = {"malware_customer": "threatIntelCustomer", "malware_grid": "threatIntelGrid"}
 # Which quota setting limits each Mimecast route (each route still counts its own calls).
 QUOTA_OF_ROUTE = {
@@ -49,6 +47,8 @@ QUOTA_OF_ROUTE = {
     "ci": "batch",
     "feed": "api",
 }
+# Window totals kept (`window_total`); past this many, the memo starts afresh.
+TOTALS_KEPT = 4096
 
 
 @dataclass

@@ -17,16 +17,17 @@ def test_a_run_is_compared_with_the_mean_time_of_the_passes_either_side() -> Non
 def test_the_figure_is_the_median_ratio_of_the_runs_with_that_many_processes() -> None:
     runs = (_run(2, 5.0, 5.0), _run(1, 9.0, 4.5), _run(2, 4.0, 5.0), _run(1, 8.0, 4.0), _run(2, 10.0, 5.0))
     p1 = P1(3000, runs)
-    assert p1.ratio(2) == 1.0  # 0.5, 1.0 and 1.25: the middle one
+    assert p1.median(2).ratio == 1.0  # 0.5, 1.0 and 1.25: the middle one
     assert p1.median(2) is runs[0]
 
 
 def test_of_an_even_count_the_lower_middle_run_is_taken_so_a_figure_never_rounds_up() -> None:
     p1 = P1(1000, (_run(1, 8.0, 4.0), _run(1, 5.0, 4.0)))
-    assert p1.ratio(1) == 0.5
+    assert p1.median(1).ratio == 0.5
 
 
 def test_one_incomplete_drain_makes_its_process_count_incomplete() -> None:
     p1 = P1(1000, (_run(2, 5.0, 5.0), _run(2, 5.0, 5.0, complete=False), _run(1, 5.0, 5.0)))
     assert not p1.complete(2)
     assert p1.complete(1)
+    assert [run.drain.complete for run in p1.of(2)] == [True, False]
