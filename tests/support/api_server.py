@@ -10,24 +10,44 @@ from typing import Any
 
 import httpx
 
-from tests.support.ports import free_port, wait_until
+from tests.support.ports import ServerExited, free_port, wait_until
 
 ADMIN_ID = "test-admin"
 ADMIN_KEY = "test-admin-key-0123456789abcdef"
+# Between `free_port()` and the server's bind, another process of the suite (xdist runs two) can
+# take the port: the server then exits at once, and starts again on another port.
+START_ATTEMPTS = 3
+PORT_TAKEN = "address already in use"
 
 
 class ApiServer:
     def __init__(self, log_dir: Path, env: Mapping[str, str]) -> None:
+        self.log_dir = log_dir
         self.port = free_port()
         self.env = {"API_ACCESS_ID": ADMIN_ID, "API_ACCESS_KEY": ADMIN_KEY, **env}
-        self.log_path = log_dir / f"api-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_dir / f"api-{self.port}.log"
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        """Start the API and wait until it answers; on another free port if its port was taken."""
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                self._start()
+                return
+            except ServerExited:
+                if attempt == START_ATTEMPTS or PORT_TAKEN not in self.log().lower():
+                    raise
+                self.process = None
+                self.port = free_port()
+
+    def _start(self) -> None:
         command = "from cli.main import main; main()"
         args = [sys.executable, "-c", command, "api", "--host", "127.0.0.1", "--port", str(self.port)]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -37,7 +57,7 @@ class ApiServer:
 
     def _healthy(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
-            raise RuntimeError(f"API exited: {self.log()[-3000:]}")
+            raise ServerExited(f"API exited: {self.log()[-3000:]}")
         return httpx.get(f"{self.url}/health", timeout=1).status_code == 200
 
     def log(self) -> str:

@@ -14,13 +14,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class ServerExited(RuntimeError):
+    """A server's process ended before it answered: `wait_until` lets it through at once, with the
+    log that says why, instead of polling on to a timeout that hides the cause."""
+
+
 def wait_until(check: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
-    """Poll `check` until it returns true; raise after `timeout` seconds."""
+    """Poll `check` until it returns true; raise after `timeout` seconds, or at once if `check`
+    raises `ServerExited`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             if check():
                 return
+        except ServerExited:
+            raise
         except Exception:  # noqa: S110 - a server that is not up yet raises; keep polling
             pass
         time.sleep(0.05)
