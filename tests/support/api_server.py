@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tests.support.ports import ServerExited, free_port, wait_until
+from tests.support.ports import ServerExited, free_port, http_status, wait_until
 
 ADMIN_ID = "test-admin"
 ADMIN_KEY = "test-admin-key-0123456789abcdef"
@@ -58,7 +58,7 @@ class ApiServer:
     def _healthy(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
             raise ServerExited(f"API exited: {self.log()[-3000:]}")
-        return httpx.get(f"{self.url}/health", timeout=1).status_code == 200
+        return http_status(f"{self.url}/health") == 200
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -137,6 +137,7 @@ class MotoS3:
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self._server: ThreadedMotoServer | None = None
+        self._bodies: dict[tuple[str, str, str], bytes] = {}  # (bucket, key, ETag) -> body
         self.client: Any = boto3.session.Session().client(
             "s3",
             region_name="us-east-1",
@@ -158,11 +159,19 @@ class MotoS3:
             self._server = None
 
     def objects(self, bucket: str) -> list[tuple[str, bytes]]:
-        listed = self.client.list_objects_v2(Bucket=bucket).get("Contents", [])
-        return [
-            (item["Key"], self.client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
-            for item in sorted(listed, key=lambda item: item["Key"])
-        ]
+        """Every object of the bucket (every page of the listing), by key. A body is fetched once
+        for each ETag: tests poll this while a drain writes, and each poll used to fetch every
+        object again (most of an end-to-end test's CPU); an object written again with other
+        content has another ETag and is fetched again."""
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        listed = [item for page in pages for item in page.get("Contents", [])]
+        found = []
+        for item in sorted(listed, key=lambda item: item["Key"]):
+            name = (bucket, item["Key"], item["ETag"])
+            if name not in self._bodies:
+                self._bodies[name] = self.client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            found.append((item["Key"], self._bodies[name]))
+        return found
 
 
 class S3Destination:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
 import socket
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 
 def free_port() -> int:
@@ -33,6 +35,19 @@ def wait_until(check: Callable[[], bool], timeout: float = 15.0, what: str = "co
             pass
         time.sleep(0.05)
     raise TimeoutError(f"{what} not reached within {timeout}s")
+
+
+def http_status(url: str, timeout: float = 1.0) -> int:
+    """The status of a plain GET of `url` (http only), for polling a starting server: a bare
+    connection, where `httpx.get` built a client and its TLS context on every poll (tens of them
+    at each start of the suite's servers)."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
+    try:
+        connection.request("GET", parts.path or "/")
+        return connection.getresponse().status
+    finally:
+        connection.close()
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from tests.support.ports import ServerExited, free_port, wait_until
+from tests.support.ports import ServerExited, free_port, http_status, wait_until
 
 CONTROL_TOKEN = "test-control-token"
 CLIENT_ID = "test-client-id"
@@ -53,7 +53,7 @@ class SimulatorProcess:
     def _healthy(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
             raise ServerExited(f"simulator exited: {self.log_path.read_text()[-2000:]}")
-        return httpx.get(f"{self.url}/_sim/health", timeout=1).status_code == 200
+        return http_status(f"{self.url}/_sim/health") == 200
 
     def stop(self) -> None:
         self.control.close()
