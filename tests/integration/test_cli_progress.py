@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -65,6 +66,12 @@ def backfilling(stack: Stack) -> str:
     ]["id"]
     streams = Coordination(stack.redis())
     stream = keys.stream_of(source_id, "dlp")
+    # The last commit below lands in the minute under way, and the view reads the series up to the
+    # real now: should that minute end before the view is read, a minute without a commit ends the
+    # series and moves the estimate (seen once: 2668 s against 2400). So start early in a minute.
+    left = 60 - datetime.now(UTC).second
+    if left < 20:
+        time.sleep(left + 0.1)
     clock = ManualClock(datetime.now(UTC) - timedelta(minutes=10))
     counters = Counters(stack.redis(), clock)
     version = 0
