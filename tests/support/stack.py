@@ -108,9 +108,9 @@ POLL_FIRST, POLL_MOST = 0.05, 0.2
 def wait_for(check: Any, timeout: float = 10.0, what: str = "condition") -> Any:
     """Poll `check()` until it returns something truthy; that value, or TimeoutError.
 
-    Every 0.05 s at first, then less and less often, up to every 0.2 s: a long wait polled 20 times a
-    second spent a core's tenth on the checks (an API call, a read of the destination) in the test
-    and in the server it asked, for an answer at most 0.15 s sooner."""
+    Every 0.05 s at first, then less and less often, up to every 0.2 s: a long wait polled 20 times
+    a second, each poll an API call or a read of the destination, CPU spent in the test and in the
+    server it asked for an answer at most 0.15 s sooner."""
     deadline = time.monotonic() + timeout
     last = None
     pause = POLL_FIRST
