@@ -193,33 +193,31 @@ class Deployment:
     # The destination directory.
     def lines(self) -> list[dict[str, Any]]:
         """Every line of the file destination, parsed, file by file in path order."""
-        return [dict(line) for _, lines, _ in self._read() for line in lines]
+        return [dict(line) for lines, _ in self._read() for line in lines]
 
     def delivered(self) -> dict[str, Counter[str]]:
         """Truth ids per collection, counted, of every line in the file destination."""
         counted: dict[str, Counter[str]] = {collection: Counter() for collection in ALL_COLLECTIONS}
-        for _, _, ids in self._read():
+        for _, ids in self._read():
             for collection, found in ids.items():
                 counted[collection].update(found)
         return counted
 
-    def _read(self) -> list[tuple[Path, list[dict[str, Any]], dict[str, Counter[str]]]]:
-        """Each destination file's lines and their truth ids, parsed again only when it changed."""
+    def _read(self) -> list[tuple[list[dict[str, Any]], dict[str, Counter[str]]]]:
+        """Each destination file's lines and their truth ids, in path order; a file is parsed again
+        only when it changed."""
         present = []
         for path in sorted(self.out.glob("*/*/*/*.ndjson")):
             try:
                 status = path.stat()
-                text = None
                 signature = (status.st_ino, status.st_size, status.st_mtime_ns)
                 if path not in self._files or self._files[path][0] != signature:
-                    text = path.read_text()
+                    lines = [json.loads(line) for line in path.read_text().splitlines() if line]
+                    ids = count_ids((line["dataCollection"], line["message"]) for line in lines)
+                    self._files[path] = (signature, lines, ids)
             except FileNotFoundError:
                 continue
-            if text is not None:
-                lines = [json.loads(line) for line in text.splitlines() if line]
-                ids = count_ids((line["dataCollection"], line["message"]) for line in lines)
-                self._files[path] = (signature, lines, ids)
-            present.append((path, *self._files[path][1:]))
+            present.append(self._files[path][1:])
         return present
 
     # Ground truth.
