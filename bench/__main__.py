@@ -33,7 +33,7 @@ from bench import (
     worker_scaling,
 )
 from bench.dispatch_tick import Dispatch
-from bench.pipeline_vs_reference import P1
+from bench.pipeline_vs_reference import FLOOR, P1
 from bench.targets import Target, ceil3, floor2, table
 from bench.worker_scaling import P5
 
@@ -112,6 +112,9 @@ def _targets(p1: P1 | None, p5: P5 | None, dispatch: Dispatch | None) -> list[Ta
             rates = f"{median.drain.rate:,.0f} vs {median.reference.rate:,.0f} rec/s"
             figure = f"{floor2(median.ratio):.2f}x ({rates}; median of {count})"
             name = f"P1 pipeline {processes} process{'es' if processes > 1 else ''} / reference >= {wanted}"
+            if p1.of(processes, FLOOR):
+                bound = p1.median(processes, FLOOR)
+                figure += f"; the floor of its duties {floor2(bound.ratio):.2f}x"
             found.append(Target(name, figure, median.ratio >= wanted and p1.complete(processes)))
         every = p1.exactly_once
         found.append(

@@ -10,17 +10,22 @@ same code gave 0.71x to 1.10x against the earlier simulator, whose pages cost it
 so a figure is the median run of its rounds, and every round is printed. Each pipeline run has its
 own Redis and destination; each is checked against the ground truth (every record, exactly once).
 Target: 2 processes at least as fast as the reference (ratio >= 1.0), 1 process at least 0.6 of it.
+
+Each round then drains the backlog with the floor of the pipeline's duties (`bench.floor`: what every
+record owes, done in plain processes with a perfect split and no engine), with 2 and 1 processes,
+each against the reference passes either side too: the ratio the pipeline could reach at best.
 """
 
 from __future__ import annotations
 
 import ast
+import shutil
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import reference
+from bench import floor, reference
 from bench.backlog import Truth, check_destination, frozen_backlog
 from bench.deployment import Deployment, Drain
 from bench.targets import floor2
@@ -41,14 +46,19 @@ class Copy:
         return self.records / self.seconds
 
 
+PIPELINE, FLOOR = "pipeline", "floor"
+
+
 @dataclass(frozen=True)
 class Run:
-    """One pipeline drain and the reference it is compared with: the mean of the passes either side."""
+    """One drain and the reference it is compared with: the mean of the passes either side. `what`
+    drained: the deployed pipeline, or the floor of its duties (`bench.floor`)."""
 
     processes: int
     drain: Drain
     reference: Copy
     exactly_once: bool
+    what: str = PIPELINE
 
     @property
     def ratio(self) -> float:
@@ -60,21 +70,26 @@ class P1:
     truth_total: int
     runs: tuple[Run, ...]
 
-    def of(self, processes: int) -> list[Run]:
-        """The runs with `processes`, in the order they ran."""
-        return [run for run in self.runs if run.processes == processes]
+    def of(self, processes: int, what: str = PIPELINE) -> list[Run]:
+        """The runs of `what` with `processes`, in the order they ran."""
+        return [run for run in self.runs if run.processes == processes and run.what == what]
 
-    def median(self, processes: int) -> Run:
+    def median(self, processes: int, what: str = PIPELINE) -> Run:
         """The run of the median ratio among those with `processes` (of an even count, the lower)."""
-        ranked = sorted(self.of(processes), key=lambda run: run.ratio)
+        ranked = sorted(self.of(processes, what), key=lambda run: run.ratio)
         return ranked[(len(ranked) - 1) // 2]
 
-    def complete(self, processes: int) -> bool:
-        return all(run.drain.complete for run in self.of(processes))
+    def complete(self, processes: int, what: str = PIPELINE) -> bool:
+        return all(run.drain.complete for run in self.of(processes, what))
 
     @property
     def exactly_once(self) -> bool:
-        return all(run.exactly_once for run in self.runs)
+        """Whether every pipeline run delivered every record exactly once."""
+        return all(run.exactly_once for run in self.runs if run.what == PIPELINE)
+
+    @property
+    def floor_exactly_once(self) -> bool:
+        return all(run.exactly_once for run in self.runs if run.what == FLOOR)
 
 
 def stdlib_only() -> list[str]:
@@ -126,11 +141,27 @@ def run(directory: Path, records: int = RECORDS, settings: dict[str, str] | None
                 print(f"    ratio {floor2(runs[-1].ratio):.2f}x, against {runs[-1].reference.rate:,.0f} "
                       "rec/s (the passes either side)", flush=True)  # fmt: skip
                 last = following
+            for processes in PROCESSES:
+                where = directory / f"floor-{number}-{processes}"
+                drained = _floor(sim, where, processes, truth)
+                delivery = check_destination(where, truth)
+                print(f"  round {number + 1}, floor of the duties x {processes} process{plural(processes)}: "
+                      f"{delivery.describe(truth)}, {drained.rate:,.0f} rec/s")  # fmt: skip
+                shutil.rmtree(where)
+                following = _reference(sim, directory, truth)
+                runs.append(Run(processes, drained, between(last, following), delivery.exactly_once, FLOOR))
+                print(f"    ratio {floor2(runs[-1].ratio):.2f}x", flush=True)
+                last = following
     finally:
         sim.stop()
     result = P1(truth.total, tuple(runs))
     _table(result)
     return result
+
+
+def _floor(sim: SimulatorProcess, where: Path, processes: int, truth: Truth) -> Drain:
+    done = floor.drain(sim.url, CLIENT_ID, CLIENT_SECRET, where, processes)
+    return Drain(done.records, done.seconds, complete=done.records == truth.total)
 
 
 def _reference(sim: SimulatorProcess, directory: Path, truth: Truth) -> Copy:
@@ -156,6 +187,13 @@ def _table(result: P1) -> None:
         note = "" if result.complete(processes) else " (incomplete)"
         print(f"  {name:<42}{run.drain.records:>10,}{run.drain.seconds:>9.1f}{run.drain.rate:>10,.0f}"
               f"{floor2(run.ratio):>12.2f}x  {each}{note}")  # fmt: skip
+        if result.of(processes, FLOOR):
+            run = result.median(processes, FLOOR)
+            each = ", ".join(f"{floor2(one.ratio):.2f}" for one in result.of(processes, FLOOR))
+            name = f"floor of the duties x {processes} process{plural(processes)}"
+            note = "" if result.complete(processes, FLOOR) else " (incomplete)"
+            print(f"  {name:<42}{run.drain.records:>10,}{run.drain.seconds:>9.1f}{run.drain.rate:>10,.0f}"
+                  f"{floor2(run.ratio):>12.2f}x  {each}{note}")  # fmt: skip
 
 
 def plural(count: int) -> str:

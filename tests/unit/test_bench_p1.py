@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.deployment import Drain
-from bench.pipeline_vs_reference import P1, Copy, Run, between
+from bench.pipeline_vs_reference import FLOOR, P1, Copy, Run, between
 
 
 def _run(processes: int, seconds: float, reference_seconds: float, complete: bool = True) -> Run:
@@ -31,3 +31,15 @@ def test_one_incomplete_drain_makes_its_process_count_incomplete() -> None:
     assert not p1.complete(2)
     assert p1.complete(1)
     assert [run.drain.complete for run in p1.of(2)] == [True, False]
+
+
+def test_the_floor_runs_have_figures_of_their_own_and_leave_the_pipeline_s_alone() -> None:
+    pipeline = _run(2, 5.0, 5.0)
+    faster, slower = (Run(2, Drain(1000, s, True), Copy(1000, 5.0), True, FLOOR) for s in (4.0, 6.0))
+    bad_floor = Run(1, Drain(1000, 9.0, True), Copy(1000, 5.0), False, FLOOR)
+    p1 = P1(1000, (pipeline, faster, slower, bad_floor))
+    assert p1.of(2) == [pipeline]
+    assert p1.median(2) is pipeline
+    assert p1.median(2, FLOOR) is slower  # 1.25 and 0.83: of an even count, the lower
+    assert p1.exactly_once  # the pipeline's verdict
+    assert not p1.floor_exactly_once
