@@ -124,6 +124,20 @@ class Deployment:
         self.api.stop()
         self.redis_server.stop()
 
+    def workers_cpu(self) -> float:
+        """User + system seconds of the worker so far: its main process and every pool process."""
+        if self.worker.process is None:
+            return 0.0
+        main = psutil.Process(self.worker.process.pid)
+        total = 0.0
+        for each in (main, *main.children(recursive=True)):
+            try:
+                times = each.cpu_times()
+            except psutil.Error:
+                continue
+            total += times.user + times.system
+        return total
+
     def workers_memory_mb(self) -> float:
         """The worker's memory now: the proportional set size (PSS, pages shared by forked processes
         split among them) of its main process and every pool process, in MiB."""

@@ -19,6 +19,7 @@ each against the reference passes either side too: the ratio the pipeline could 
 from __future__ import annotations
 
 import ast
+import resource
 import shutil
 import sys
 import time
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import floor, reference
-from bench.backlog import Truth, check_destination, frozen_backlog
+from bench.backlog import Delivery, Truth, check_destination, frozen_backlog
 from bench.deployment import Deployment, Drain
 from bench.targets import floor2
 from tests.support.simulator import CLIENT_ID, CLIENT_SECRET, SimulatorProcess
@@ -59,6 +60,7 @@ class Run:
     reference: Copy
     exactly_once: bool
     what: str = PIPELINE
+    cpu: float = 0.0  # seconds of CPU it used: the worker's processes, or the floor's
 
     @property
     def ratio(self) -> float:
@@ -129,29 +131,20 @@ def run(directory: Path, records: int = RECORDS, settings: dict[str, str] | None
         print(f"  warm-up: reference loop, cold simulator: {cold.records:,} records, {cold.rate:,.0f} rec/s")
         last = _reference(sim, directory, truth)
         for number in range(rounds):
-            for processes in PROCESSES:
-                where = directory / f"pipeline-{number}-{processes}"
-                with Deployment(where, sim.url, processes, settings or {}) as deployed:
-                    drained = deployed.drain(truth.total)
-                delivery = check_destination(deployed.destination, truth)
-                print(f"  round {number + 1}, pipeline 1 worker x {processes} process{plural(processes)}: "
-                      f"{delivery.describe(truth)}, {drained.rate:,.0f} rec/s")  # fmt: skip
-                following = _reference(sim, directory, truth)
-                runs.append(Run(processes, drained, between(last, following), delivery.exactly_once))
-                print(f"    ratio {floor2(runs[-1].ratio):.2f}x, against {runs[-1].reference.rate:,.0f} "
-                      "rec/s (the passes either side)", flush=True)  # fmt: skip
-                last = following
-            for processes in PROCESSES:
-                where = directory / f"floor-{number}-{processes}"
-                drained = _floor(sim, where, processes, truth)
-                delivery = check_destination(where, truth)
-                print(f"  round {number + 1}, floor of the duties x {processes} process{plural(processes)}: "
-                      f"{delivery.describe(truth)}, {drained.rate:,.0f} rec/s")  # fmt: skip
-                shutil.rmtree(where)
-                following = _reference(sim, directory, truth)
-                runs.append(Run(processes, drained, between(last, following), delivery.exactly_once, FLOOR))
-                print(f"    ratio {floor2(runs[-1].ratio):.2f}x", flush=True)
-                last = following
+            for what in (PIPELINE, FLOOR):
+                for processes in PROCESSES:
+                    where = directory / f"{what}-{number}-{processes}"
+                    drain = _pipeline if what == PIPELINE else _floor
+                    drained, cpu, delivery = drain(sim, where, processes, truth, settings or {})
+                    name = "pipeline 1 worker" if what == PIPELINE else "floor of the duties"
+                    print(f"  round {number + 1}, {name} x {processes} process{plural(processes)}: "
+                          f"{delivery.describe(truth)}, {drained.rate:,.0f} rec/s")  # fmt: skip
+                    following = _reference(sim, directory, truth)
+                    reference_time = between(last, following)
+                    runs.append(Run(processes, drained, reference_time, delivery.exactly_once, what, cpu))
+                    print(f"    ratio {floor2(runs[-1].ratio):.2f}x, against {runs[-1].reference.rate:,.0f} "
+                          "rec/s (the passes either side)", flush=True)  # fmt: skip
+                    last = following
     finally:
         sim.stop()
     result = P1(truth.total, tuple(runs))
@@ -159,9 +152,33 @@ def run(directory: Path, records: int = RECORDS, settings: dict[str, str] | None
     return result
 
 
-def _floor(sim: SimulatorProcess, where: Path, processes: int, truth: Truth) -> Drain:
+def _pipeline(
+    sim: SimulatorProcess, where: Path, processes: int, truth: Truth, settings: dict[str, str]
+) -> tuple[Drain, float, Delivery]:
+    """One drain by a deployment of `processes`: the drain, the worker's CPU, what it delivered."""
+    with Deployment(where, sim.url, processes, settings) as deployed:
+        before = deployed.workers_cpu()
+        drained = deployed.drain(truth.total)
+        cpu = deployed.workers_cpu() - before
+    return drained, cpu, check_destination(deployed.destination, truth)
+
+
+def _floor(
+    sim: SimulatorProcess, where: Path, processes: int, truth: Truth, settings: dict[str, str]
+) -> tuple[Drain, float, Delivery]:
+    """One drain by the floor of the duties (`settings` are the product's: not used)."""
+    before = _children_cpu()
     done = floor.drain(sim.url, CLIENT_ID, CLIENT_SECRET, where, processes)
-    return Drain(done.records, done.seconds, complete=done.records == truth.total)
+    cpu = _children_cpu() - before
+    delivery = check_destination(where, truth)
+    shutil.rmtree(where)
+    return Drain(done.records, done.seconds, complete=done.records == truth.total), cpu, delivery
+
+
+def _children_cpu() -> float:
+    """User + system seconds of this process's children that have ended (the floor's processes)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def _reference(sim: SimulatorProcess, directory: Path, truth: Truth) -> Copy:
@@ -176,24 +193,25 @@ def _table(result: P1) -> None:
     """Each process count's median run next to its reference; then every round's ratio."""
     rounds = len(result.of(PROCESSES[0]))
     head = f"the median of {rounds} round{'s' if rounds > 1 else ''}"
-    print(f"  {head:<42}{'records':>10}{'seconds':>9}{'rec/s':>10}{'/ reference':>13}  every round")
+    columns = f"{'records':>10}{'seconds':>9}{'CPU s':>7}{'rec/s':>10}{'/ reference':>13}"
+    print(f"  {head:<42}{columns}  every round")
     for processes in PROCESSES:
         run = result.median(processes)
         each = ", ".join(f"{floor2(one.ratio):.2f}" for one in result.of(processes))
         name = "reference loop (stdlib, 1 process)"
-        print(f"  {name:<42}{run.reference.records:>10,}{run.reference.seconds:>9.1f}"
+        print(f"  {name:<42}{run.reference.records:>10,}{run.reference.seconds:>9.1f}{'':>7}"
               f"{run.reference.rate:>10,.0f}{'1.00x':>13}")  # fmt: skip
         name = f"pipeline: 1 worker x {processes} process{plural(processes)}"
         note = "" if result.complete(processes) else " (incomplete)"
-        print(f"  {name:<42}{run.drain.records:>10,}{run.drain.seconds:>9.1f}{run.drain.rate:>10,.0f}"
-              f"{floor2(run.ratio):>12.2f}x  {each}{note}")  # fmt: skip
+        print(f"  {name:<42}{run.drain.records:>10,}{run.drain.seconds:>9.1f}{run.cpu:>7.1f}"
+              f"{run.drain.rate:>10,.0f}{floor2(run.ratio):>12.2f}x  {each}{note}")  # fmt: skip
         if result.of(processes, FLOOR):
             run = result.median(processes, FLOOR)
             each = ", ".join(f"{floor2(one.ratio):.2f}" for one in result.of(processes, FLOOR))
             name = f"floor of the duties x {processes} process{plural(processes)}"
             note = "" if result.complete(processes, FLOOR) else " (incomplete)"
-            print(f"  {name:<42}{run.drain.records:>10,}{run.drain.seconds:>9.1f}{run.drain.rate:>10,.0f}"
-                  f"{floor2(run.ratio):>12.2f}x  {each}{note}")  # fmt: skip
+            print(f"  {name:<42}{run.drain.records:>10,}{run.drain.seconds:>9.1f}{run.cpu:>7.1f}"
+                  f"{run.drain.rate:>10,.0f}{floor2(run.ratio):>12.2f}x  {each}{note}")  # fmt: skip
 
 
 def plural(count: int) -> str:

@@ -7,7 +7,8 @@ which side goes first, after one pass of the reference loop that makes the simul
 records and files (without it, the first drain, always REV's, took 1.4 to 1.7 times as long as
 the others: 6.05 against 4.3 s). REV is checked out in a temporary git worktree; each side's
 processes start from its own tree (the product is imported from the current directory), and every drain is
-checked against the ground truth. The workers' CPU is their processes' user + system time.
+checked against the ground truth. The workers' CPU is their processes' user + system time
+(`Deployment.workers_cpu`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from collections.abc import Iterator
 from contextlib import chdir, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import psutil
 
 from bench.backlog import Truth, check_destination, frozen_backlog
 from bench.deployment import Deployment
@@ -46,25 +45,11 @@ def worktree(repository: Path, rev: str, where: Path) -> Iterator[Path]:
         subprocess.run(remove, check=False)
 
 
-def workers_cpu() -> float:
-    """User + system seconds of this process's Celery worker processes (beat excluded)."""
-    total = 0.0
-    for child in psutil.Process().children(recursive=True):
-        try:
-            line = child.cmdline()
-            if "celery" in line and "worker" in line:
-                times = child.cpu_times()
-                total += times.user + times.system
-        except psutil.Error:
-            continue
-    return total
-
-
 def drain(directory: Path, url: str, truth: Truth, processes: int, settings: dict[str, str]) -> Round:
     with Deployment(directory, url, processes, settings) as deployed:
-        before = workers_cpu()
+        before = deployed.workers_cpu()
         drained = deployed.drain(truth.total)
-        used = workers_cpu() - before
+        used = deployed.workers_cpu() - before
     exact = check_destination(deployed.destination, truth).exactly_once and drained.complete
     return Round(drained.seconds, used, exact)
 
