@@ -124,13 +124,17 @@ class Deployment:
         self.api.stop()
         self.redis_server.stop()
 
+    def _worker_processes(self) -> list[psutil.Process]:
+        """The worker's main process and every pool process (none before it starts)."""
+        if self.worker.process is None:
+            return []
+        main = psutil.Process(self.worker.process.pid)
+        return [main, *main.children(recursive=True)]
+
     def workers_cpu(self) -> float:
         """User + system seconds of the worker so far: its main process and every pool process."""
-        if self.worker.process is None:
-            return 0.0
-        main = psutil.Process(self.worker.process.pid)
         total = 0.0
-        for each in (main, *main.children(recursive=True)):
+        for each in self._worker_processes():
             try:
                 times = each.cpu_times()
             except psutil.Error:
@@ -141,11 +145,8 @@ class Deployment:
     def workers_memory_mb(self) -> float:
         """The worker's memory now: the proportional set size (PSS, pages shared by forked processes
         split among them) of its main process and every pool process, in MiB."""
-        if self.worker.process is None:
-            return 0.0
-        main = psutil.Process(self.worker.process.pid)
         total = 0
-        for each in (main, *main.children(recursive=True)):
+        for each in self._worker_processes():
             try:
                 total += each.memory_full_info().pss
             except psutil.Error:

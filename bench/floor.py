@@ -23,7 +23,6 @@ checks it against the ground truth like the pipeline's.
 from __future__ import annotations
 
 import hashlib
-import json
 import multiprocessing
 import os
 import time
@@ -248,32 +247,19 @@ def _records(
 
 
 def _file_groups(http: reference.Connections, base: str, bearer: dict[str, str]) -> Iterator[list[str]]:
-    """Every listed batch file once, listings followed to `isCaughtUp`, in groups of consecutive
-    files of at most `GROUP_BYTES` as listed (one file at least), as the pipeline's children."""
+    """Every listed batch file once (the reference loop's listing), in groups of consecutive files
+    of at most `GROUP_BYTES` as listed (one file at least), as the pipeline's children."""
     group: list[str] = []
     size = 0
-    seen: set[str] = set()
-    next_page: str | None = None
-    while True:
-        query = {"pageSize": "100", **({"nextPage": next_page} if next_page else {})}
-        page = json.loads(
-            http.request(f"{base}/siem/v1/batch/events/cg?{urllib.parse.urlencode(query)}", headers=bearer)
-        )
-        for item in page["value"]:
-            key = urllib.parse.urlsplit(item["url"]).path
-            if key in seen:
-                continue
-            seen.add(key)
-            if group and size + int(item.get("size") or 0) > GROUP_BYTES:
-                yield group
-                group, size = [], 0
-            group.append(item["url"])
-            size += int(item.get("size") or 0)
-        if page["isCaughtUp"]:
-            if group:
-                yield group
-            return
-        next_page = page["@nextPage"]
+    for item in reference.listed_files(http, base, bearer):
+        listed = int(item.get("size") or 0)
+        if group and size + listed > GROUP_BYTES:
+            yield group
+            group, size = [], 0
+        group.append(item["url"])
+        size += listed
+    if group:
+        yield group
 
 
 def _bearer(http: reference.Connections, base: str, client_id: str, client_secret: str) -> dict[str, str]:

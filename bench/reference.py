@@ -67,8 +67,8 @@ def _token(http: Connections, base: str, client_id: str, client_secret: str) -> 
     return token
 
 
-def _siem_lines(http: Connections, base: str, bearer: dict[str, str]) -> Iterator[bytes]:
-    """Every line of every published batch file: listings followed to `isCaughtUp`."""
+def listed_files(http: Connections, base: str, bearer: dict[str, str]) -> Iterator[dict[str, Any]]:
+    """Every item of the SIEM batch listings, followed to `isCaughtUp`; a URL listed twice, once."""
     seen: set[str] = set()
     next_page: str | None = None
     while True:
@@ -78,13 +78,18 @@ def _siem_lines(http: Connections, base: str, bearer: dict[str, str]) -> Iterato
         )
         for item in page["value"]:
             key = urllib.parse.urlsplit(item["url"]).path
-            if key in seen:
-                continue
-            seen.add(key)
-            yield from gzip.decompress(http.request(item["url"])).splitlines()
+            if key not in seen:
+                seen.add(key)
+                yield item
         if page["isCaughtUp"]:
             return
         next_page = page["@nextPage"]
+
+
+def _siem_lines(http: Connections, base: str, bearer: dict[str, str]) -> Iterator[bytes]:
+    """Every line of every published batch file."""
+    for item in listed_files(http, base, bearer):
+        yield from gzip.decompress(http.request(item["url"])).splitlines()
 
 
 def _api_records(http: Connections, base: str, bearer: dict[str, str], collection: str) -> Iterator[Any]:
