@@ -43,6 +43,7 @@ SOURCE_ID = "floor"
 METADATA = b'{"_source":"bench","_collector":"bench"}'
 BATCH_RECORDS = 5000  # the product's records per batch (`MAX_RECORDS_PER_CHUNK`)
 GROUP_BYTES = 1_048_576  # the files of one task, as listed (the pipeline's `CHILD_BYTES`)
+WAIT_SECONDS = 600.0  # for each process's totals
 OWN_ID = {"auditEvent": "id", "holdMessageList": "id"}  # DLP records have none: a digest
 
 
@@ -267,7 +268,7 @@ def _bearer(http: reference.Connections, base: str, client_id: str, client_secre
 
 
 def _work(base: str, bearer: dict[str, str], root: Path, tasks: Any, done: Any) -> None:
-    """A process of the floor: take tasks (an /api collection, a file URL) until None."""
+    """A process of the floor: take tasks (an /api collection, a group of file URLs) until None."""
     http = reference.Connections()
     out = Destination(root)
     records = batches = skipped = 0
@@ -306,7 +307,7 @@ def drain(base: str, client_id: str, client_secret: str, root: Path, processes: 
         http.close()
         for _ in range(processes):
             tasks.put(None)
-    totals = [done.get() for _ in range(processes)]
+    totals = [done.get(timeout=WAIT_SECONDS) for _ in range(processes)]  # a process killed: no hang
     for worker in workers:
         worker.join()
     seconds = time.perf_counter() - began
