@@ -114,7 +114,9 @@ def _targets(p1: P1 | None, p5: P5 | None, dispatch: Dispatch | None) -> list[Ta
             name = f"P1 pipeline {processes} process{'es' if processes > 1 else ''} / reference >= {wanted}"
             if p1.of(processes, FLOOR):
                 bound = p1.median(processes, FLOOR)
+                share = floor2(median.ratio / bound.ratio)  # each against its own reference passes
                 figure += f"; the floor of its duties {floor2(bound.ratio):.2f}x"
+                figure += f", the pipeline {share:.2f} of it"
             found.append(Target(name, figure, median.ratio >= wanted and p1.complete(processes)))
         every = p1.exactly_once
         found.append(
