@@ -117,6 +117,8 @@ def _targets(p1: P1 | None, p5: P5 | None, dispatch: Dispatch | None) -> list[Ta
                 share = floor2(median.ratio / bound.ratio)  # each against its own reference passes
                 figure += f"; the floor of its duties {floor2(bound.ratio):.2f}x"
                 figure += f", the pipeline {share:.2f} of it"
+                if not p1.floor_exactly_once:  # a floor that lost records is no bound
+                    figure += " (the floor NOT exactly once)"
             found.append(Target(name, figure, median.ratio >= wanted and p1.complete(processes)))
         every = p1.exactly_once
         found.append(

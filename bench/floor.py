@@ -145,20 +145,20 @@ def siem_files(http: reference.Connections, out: Destination, urls: list[str]) -
     lines skipped)."""
     middles = _Middles("siem")
     records = batches = skipped = 0
-    pending: list[tuple[list[_Head], list[str], list[bytes]]] = []
+    kinds: list[str] = []  # the pending batch's log types, ids and lines
+    ids: list[str] = []
+    texts: list[bytes] = []
     start = ""
 
     def flush() -> None:
         nonlocal records, batches
-        ids = [one for _, each, _ in pending for one in each]
-        kinds = (_kind(head) for heads, _, _ in pending for head in heads)
-        texts = (line for _, _, lines in pending for line in lines)
-        out.write(
-            "siem", _batch_id("siem", start, ids), _envelope(ids, map(middles.__getitem__, kinds), texts)
-        )
+        body = _envelope(ids, map(middles.__getitem__, kinds), texts)
+        out.write("siem", _batch_id("siem", start, ids), body)
         records += len(ids)
         batches += 1
-        pending.clear()
+        kinds.clear()
+        ids.clear()
+        texts.clear()
 
     for url in urls:
         key = urllib.parse.urlsplit(url).path
@@ -171,12 +171,15 @@ def siem_files(http: reference.Connections, out: Destination, urls: list[str]) -
                 kept = [(head, line) for line in chunk if (head := _checked(line)) is not None]
                 skipped += len(chunk) - len(kept)
                 heads, chunk = [head for head, _ in kept], [line for _, line in kept]
-            if not pending:
+            if not ids:
                 start = f"{key}:{first}"
-            pending.append((heads, list(map(_siem_id, heads, map(_kind, heads), chunk)), chunk))
-            if sum(len(each) for _, each, _ in pending) >= BATCH_RECORDS:
+            chunk_kinds = list(map(_kind, heads))
+            kinds += chunk_kinds
+            ids += map(_siem_id, heads, chunk_kinds, chunk)
+            texts += chunk
+            if len(ids) >= BATCH_RECORDS:
                 flush()
-    if pending:
+    if ids:
         flush()
     return records, batches, skipped
 

@@ -197,21 +197,21 @@ def _table(result: P1) -> None:
     print(f"  {head:<42}{columns}  every round")
     for processes in PROCESSES:
         run = result.median(processes)
-        each = ", ".join(f"{floor2(one.ratio):.2f}" for one in result.of(processes))
         name = "reference loop (stdlib, 1 process)"
         print(f"  {name:<42}{run.reference.records:>10,}{run.reference.seconds:>9.1f}{'':>7}"
               f"{run.reference.rate:>10,.0f}{'1.00x':>13}")  # fmt: skip
-        name = f"pipeline: 1 worker x {processes} process{plural(processes)}"
-        note = "" if result.complete(processes) else " (incomplete)"
-        print(f"  {name:<42}{run.drain.records:>10,}{run.drain.seconds:>9.1f}{run.cpu:>7.1f}"
-              f"{run.drain.rate:>10,.0f}{floor2(run.ratio):>12.2f}x  {each}{note}")  # fmt: skip
+        _row(result, processes, PIPELINE, f"pipeline: 1 worker x {processes} process{plural(processes)}")
         if result.of(processes, FLOOR):
-            run = result.median(processes, FLOOR)
-            each = ", ".join(f"{floor2(one.ratio):.2f}" for one in result.of(processes, FLOOR))
-            name = f"floor of the duties x {processes} process{plural(processes)}"
-            note = "" if result.complete(processes, FLOOR) else " (incomplete)"
-            print(f"  {name:<42}{run.drain.records:>10,}{run.drain.seconds:>9.1f}{run.cpu:>7.1f}"
-                  f"{run.drain.rate:>10,.0f}{floor2(run.ratio):>12.2f}x  {each}{note}")  # fmt: skip
+            _row(result, processes, FLOOR, f"floor of the duties x {processes} process{plural(processes)}")
+
+
+def _row(result: P1, processes: int, what: str, name: str) -> None:
+    """The median run of `what` with `processes`, and every round's ratio."""
+    run = result.median(processes, what)
+    each = ", ".join(f"{floor2(one.ratio):.2f}" for one in result.of(processes, what))
+    note = "" if result.complete(processes, what) else " (incomplete)"
+    print(f"  {name:<42}{run.drain.records:>10,}{run.drain.seconds:>9.1f}{run.cpu:>7.1f}"
+          f"{run.drain.rate:>10,.0f}{floor2(run.ratio):>12.2f}x  {each}{note}")  # fmt: skip
 
 
 def plural(count: int) -> str:
